@@ -1,0 +1,216 @@
+"""Graph -> Report: one pass in topological order computing every layer's output shape,
+parameters, MACs, FLOPs and bytes, the network's totals and peak memory, and diagnostics.
+
+Memory: activation bytes are output elements * batch * dtype size. The peak is that of an
+inference pass that keeps each tensor (the input included) until its last consumer has run
+and frees it then; a layer's inputs and output are alive together. No in-place operations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convcalc.diagnostics import Diagnostic, Severity, SpecError, diag
+from convcalc.graph import INPUT, Graph, Node, build_graph
+from convcalc.layers.base import Inference, LayerError, Weight
+from convcalc.spec import Pos, parse_spec
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+
+
+@dataclass(frozen=True)
+class Options:
+    dtype: str = "float32"
+    batch: int = 1
+    input_shape: tuple[int, ...] | None = None  # overrides the spec's input
+
+    @property
+    def itemsize(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+
+@dataclass
+class LayerReport:
+    name: str
+    type: str
+    inputs: list[str]
+    output_shape: tuple[int, ...] | None
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+    output_bytes: int = 0
+    line: int | None = None
+    column: int | None = None
+    weights: dict[str, Weight] = field(default_factory=dict)
+    receptive_field: dict | None = None
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+    param_bytes: int = 0
+    activation_bytes: int = 0
+    peak_activation_bytes: int = 0
+
+
+@dataclass
+class Report:
+    file: str
+    name: str | None
+    input_shape: tuple[int, ...] | None
+    layers: list[LayerReport]
+    totals: Totals
+    diagnostics: list[Diagnostic]
+    options: Options
+    graph: Graph | None = None
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        return self.layers[-1].output_shape if self.layers else None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == Severity.ERROR for d in self.diagnostics)
+
+    def layer(self, name: str) -> LayerReport:
+        return next(layer for layer in self.layers if layer.name == name)
+
+
+def analyze_file(path: str | Path, options: Options = Options()) -> Report:
+    """Read, parse, build and analyse one spec file (OSError propagates to the caller)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return analyze_text(text, str(path), options)
+
+
+def analyze_text(text: str, file: str, options: Options = Options()) -> Report:
+    try:
+        spec = parse_spec(text, file)
+    except SpecError as err:
+        return Report(file, None, None, [], Totals(), err.diagnostics, options)
+    return analyze(build_graph(spec, options.input_shape), options)
+
+
+def analyze(graph: Graph, options: Options = Options()) -> Report:
+    shapes: dict[str, tuple[int, ...] | None] = {INPUT: graph.input_shape}
+    found = list(graph.diagnostics)
+    layers = []
+    for node in graph.nodes:
+        report, notes = _analyze_node(node, shapes, options, graph.file)
+        shapes[node.name] = report.output_shape
+        layers.append(report)
+        found.extend(notes)
+    totals = _totals(graph, layers, options)
+    found.extend(_network_expectations(graph, layers, totals))
+    report = Report(graph.file, graph.name, graph.input_shape, layers, totals, found, options,
+                    graph)
+    _add_receptive_fields(report)
+    found.sort(key=lambda d: (d.line or 0, d.column or 0))
+    return report
+
+
+def _add_receptive_fields(report: Report) -> None:
+    """Receptive fields per layer (see convcalc.receptive); absent when it is not installed."""
+    try:
+        from convcalc.receptive import annotate
+    except ImportError:
+        return
+    annotate(report)
+
+
+def _analyze_node(node: Node, shapes, options: Options, file: str):
+    report = LayerReport(node.name, node.type, list(node.inputs), None, line=node.pos.line,
+                         column=node.pos.column)
+    ins = [shapes.get(name) for name in node.inputs]
+    refs = {param: shapes.get(name) for param, name in node.refs.items()}
+    if node.layer is None or any(s is None for s in ins) or any(s is None for s in refs.values()):
+        return report, []  # the cause is reported where it arose: no cascade
+
+    def place(d: Diagnostic) -> Diagnostic:
+        return d.at(file, node.pos.line, node.pos.column, node.name)
+
+    try:
+        result: Inference = node.layer.infer(ins, refs)
+        report.weights = node.layer.weight_shapes(ins)
+    except LayerError as err:
+        return report, [place(err.diagnostic)]
+    report.output_shape = tuple(result.shape)
+    report.params = sum(w.size for w in report.weights.values() if w.trainable)
+    report.buffers = sum(w.size for w in report.weights.values() if not w.trainable)
+    report.macs, report.flops = result.macs, result.flops
+    report.output_bytes = math.prod(result.shape) * options.batch * options.itemsize
+    notes = [place(d) for d in result.diagnostics]
+    notes += [d.at(file, (node.expect_pos or node.pos).line, (node.expect_pos or node.pos).column,
+                   node.name) for d in _layer_expectations(node, report)]
+    return report, notes
+
+
+def _compare(what: str, expected, actual, pos_hint: str) -> Diagnostic | None:
+    if isinstance(expected, list):
+        expected = tuple(expected)
+    if expected == actual:
+        return None
+    show = (lambda v: list(v) if isinstance(v, tuple) else (f"{v:,}" if isinstance(v, int) else v))
+    return diag("expectation-failed", f"expected {what} {show(expected)}, computed {show(actual)}",
+                f"fix the {pos_hint}, or update the expectation if the change is intended")
+
+
+def _layer_expectations(node: Node, report: LayerReport) -> list[Diagnostic]:
+    actual = {"shape": report.output_shape, "output": report.output_shape,
+              "params": report.params, "macs": report.macs, "flops": report.flops}
+    found = [_compare(key, value, actual[key], "layer") for key, value in node.expect.items()
+             if key in actual]
+    return [d for d in found if d]
+
+
+def _network_expectations(graph: Graph, layers: list[LayerReport], totals: Totals):
+    if not graph.expect:
+        return []
+    pos = graph.expect_pos or Pos(1, 1)
+    if any(layer.output_shape is None for layer in layers) or not layers:
+        return []  # totals of a broken graph would only repeat its errors
+    actual = {"shape": layers[-1].output_shape, "output": layers[-1].output_shape,
+              "params": totals.params, "macs": totals.macs, "flops": totals.flops}
+    found = [_compare(key, value, actual[key], "network")
+             for key, value in graph.expect.items() if key in actual]
+    return [d.at(graph.file, pos.line, pos.column) for d in found if d]
+
+
+def _totals(graph: Graph, layers: list[LayerReport], options: Options) -> Totals:
+    totals = Totals()
+    for layer in layers:
+        totals.params += layer.params
+        totals.buffers += layer.buffers
+        totals.macs += layer.macs
+        totals.flops += layer.flops
+        totals.activation_bytes += layer.output_bytes
+    totals.param_bytes = totals.params * options.itemsize
+    input_bytes = (math.prod(graph.input_shape) * options.batch * options.itemsize
+                   if graph.input_shape else 0)
+    totals.peak_activation_bytes = peak_activation_bytes(graph, layers, input_bytes)
+    return totals
+
+
+def peak_activation_bytes(graph: Graph, layers: list[LayerReport], input_bytes: int) -> int:
+    """Walk the topological order; free each tensor after its last consumer."""
+    consumers = graph.consumers()
+    remaining = {name: len(users) for name, users in consumers.items()}
+    size = {INPUT: input_bytes, **{layer.name: layer.output_bytes for layer in layers}}
+    output = layers[-1].name if layers else None
+    live = input_bytes
+    peak = live
+    for node, layer in zip(graph.nodes, layers):
+        live += layer.output_bytes
+        peak = max(peak, live)
+        if remaining.get(node.name, 0) == 0 and node.name != output:
+            live -= layer.output_bytes  # nobody reads it
+        for name in {*node.inputs, *node.refs.values()}:
+            remaining[name] -= sum(1 for n in [*node.inputs, *node.refs.values()] if n == name)
+            if remaining[name] == 0 and name != output:
+                live -= size.get(name, 0)
+    return peak

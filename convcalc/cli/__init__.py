@@ -1,0 +1,59 @@
+"""The command line: a typer app whose commands are thin; the only place that prints or exits.
+
+Exit status: 0 clean, 1 a finding (an error; a warning under --strict; a failed check),
+2 a usage error (unknown option, unreadable file), 3 an internal error (a bug: please report).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Convolution arithmetic and shape calculator: shapes, parameters, MACs, memory and "
+         "receptive fields of a CNN written as a YAML spec.")
+
+
+def fail_usage(message: str) -> None:
+    """A one-line usage error on stderr, exit 2."""
+    typer.echo(f"convcalc: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def parse_shape(text: str, what: str = "--input") -> tuple[int, ...]:
+    """'3x224x224', '224x224' or '224' -> a tuple of positive ints."""
+    try:
+        values = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        values = ()
+    if not values or any(v <= 0 for v in values):
+        fail_usage(f"{what} {text!r}: expected sizes like 3x224x224 or 224x224")
+    return values
+
+
+def _register_commands() -> None:
+    from convcalc.cli import check  # noqa: F401
+    for optional in ("calc", "rf", "run"):
+        try:
+            __import__(f"convcalc.cli.{optional}")
+        except ModuleNotFoundError as err:
+            if err.name != f"convcalc.cli.{optional}":
+                raise
+
+
+def main() -> None:
+    """Console entry point; turns any unexpected exception into one line, never a traceback."""
+    _register_commands()
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("convcalc: interrupted", err=True)
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - the last line of defence for users
+        typer.echo(f"convcalc: internal error: {type(err).__name__}: {err} "
+                   f"(please report this with the spec that caused it)", err=True)
+        sys.exit(3)

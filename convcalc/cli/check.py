@@ -1,0 +1,116 @@
+"""`convcalc check` and `convcalc kinds`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from convcalc.cli import app, fail_usage, parse_shape
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    github = "github"
+
+
+class DType(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    int8 = "int8"
+
+
+def input_override(text: str | None, files) -> tuple[int, ...] | None:
+    """--input 3x256x256 replaces the spec's input; 256x256 keeps the spec's channels."""
+    return parse_shape(text) if text else None
+
+
+@app.command()
+def check(
+    files: List[Path] = typer.Argument(..., help="spec files (YAML)", show_default=False),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="output format"),
+    strict: bool = typer.Option(False, "--strict", help="warnings fail too (exit 1)"),
+    input: Optional[str] = typer.Option(None, "--input", "-i",
+                                        help="override the input: 3x256x256, or 256x256 to keep "
+                                             "the spec's channels"),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="element type for bytes"),
+    batch: int = typer.Option(1, "--batch", min=1, help="batch size for activation memory"),
+) -> None:
+    """Compute every layer's shape, parameters, MACs/FLOPs, memory and receptive field, and
+    flag invalid strides, mismatched merges and impossible sizes. Exit 1 on an error."""
+    from convcalc.analysis import Options, analyze_file
+    from convcalc.diagnostics import Severity
+
+    override = parse_shape(input) if input else None
+    reports = []
+    for path in files:
+        try:
+            options = Options(dtype.value, batch, _full_input(override, path))
+            reports.append(analyze_file(path, options))
+        except (OSError, UnicodeDecodeError) as err:
+            fail_usage(f"cannot read {path}: {getattr(err, 'strerror', None) or err}")
+    _print(reports, format)
+    failing = {Severity.ERROR} | ({Severity.WARNING} if strict else set())
+    if any(d.severity in failing for r in reports for d in r.diagnostics):
+        raise typer.Exit(1)
+
+
+def _full_input(override, path: Path):
+    """A spatial-only override keeps the channels the spec declares."""
+    if override is None:
+        return None
+    from convcalc.spec import parse_spec
+    from convcalc.diagnostics import SpecError
+    try:
+        declared = parse_spec(path.read_text(encoding="utf-8"), str(path)).input
+    except SpecError:
+        return override
+    if isinstance(declared, list) and len(override) == len(declared) - 1:
+        return (declared[0], *override)
+    if isinstance(declared, list) and len(override) == 1 and len(declared) > 2:
+        return (declared[0], *override * (len(declared) - 1))
+    return override
+
+
+def _print(reports, format: Format) -> None:
+    if format == Format.json:
+        from convcalc.render.json_report import render_json
+        typer.echo(render_json(reports))
+    elif format == Format.markdown:
+        from convcalc.render.text import render_markdown
+        typer.echo("\n".join(render_markdown(r) for r in reports))
+    elif format == Format.github:
+        from convcalc.render.text import render_github
+        typer.echo("\n".join(render_github(r) for r in reports))
+    else:
+        from rich.console import Console
+        from convcalc.render.text import render_table
+        console = Console(highlight=False)
+        for report in reports:
+            console.print(render_table(report))
+
+
+@app.command()
+def kinds() -> None:
+    """List the layer kinds a spec may use, with their parameters."""
+    from rich.console import Console
+    from rich.table import Table
+    from convcalc.layers import REGISTRY
+
+    table = Table(header_style="bold")
+    for header in ("type", "what", "parameters (default)"):
+        table.add_column(header)
+    for name, kind in sorted(REGISTRY.items()):
+        params = ", ".join(_param_text(k, p) for k, p in kind.cls.params.items())
+        table.add_row(name, kind.cls.summary, params)
+    Console(highlight=False).print(table)
+
+
+def _param_text(name: str, p) -> str:
+    from convcalc.layers.base import REQUIRED
+    return name if p.default is REQUIRED else f"{name} ({p.default})"

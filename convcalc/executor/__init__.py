@@ -1,0 +1,1 @@
+"""NumPy executor: channels-last compute kernels (`kernels`) and, beside them, the graph runner."""

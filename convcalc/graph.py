@@ -1,0 +1,439 @@
+"""Spec -> Graph: blocks expanded, ${...} evaluated, names scoped, inputs resolved, layer
+kinds constructed and checked, nodes in topological order.
+
+Naming: a layer's name is its `name:` or, unnamed, `<type>_<i>` with i its 0-based position in
+its `layers:` list. Inside a block instance names are prefixed with the instance's name, and
+with `repeat: N` also with the copy's index: `layer1.0.conv1`, as PyTorch's state_dict names.
+A block's output is its last layer; the instance's name refers to it.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from convcalc.diagnostics import Diagnostic, diag
+from convcalc.layers import REGISTRY, Layer
+from convcalc.layers.base import REQUIRED, InvalidValue, read_value
+from convcalc.spec import EXPECT_KEYS, BlockSpec, LayerSpec, Pos, Spec, YMap, did_you_mean
+
+INPUT = "input"
+MAX_DEPTH = 32
+
+
+@dataclass
+class Node:
+    """One layer of the expanded graph."""
+
+    name: str
+    type: str
+    layer: Layer | None
+    inputs: list[str]
+    pos: Pos
+    refs: dict[str, str] = field(default_factory=dict)
+    expect: dict = field(default_factory=dict)
+    expect_pos: Pos | None = None
+    block: str | None = None
+
+
+@dataclass
+class Graph:
+    file: str
+    name: str | None
+    input_shape: tuple[int, ...] | None
+    nodes: list[Node]  # topological order; the network input is not a node
+    expect: dict
+    expect_pos: Pos | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def output(self) -> Node | None:
+        return self.nodes[-1] if self.nodes else None
+
+    def consumers(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {INPUT: []}
+        for node in self.nodes:
+            out.setdefault(node.name, [])
+            for name in [*node.inputs, *node.refs.values()]:
+                out.setdefault(name, []).append(node.name)
+        return out
+
+
+# -- ${...}: integer arithmetic over block arguments, never eval ----------------------------
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+        ast.Div: operator.truediv}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_FUNCS = {"min": min, "max": max}
+_TEMPLATE = re.compile(r"\$\{([^}]*)\}")
+
+
+class ExprError(Exception):
+    pass
+
+
+def evaluate(expr: str, env: dict[str, Any]) -> Any:
+    """Evaluate `channels * 4`, `c // 2`, `max(8, c // 4)` over env; names, numbers and
+    + - * / // % ** only."""
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        raise ExprError(f"cannot read the expression {expr!r}")
+    return _eval(tree.body, env, expr)
+
+
+def _eval(node: ast.AST, env: dict, expr: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id not in env:
+            raise ExprError(f"unknown name {node.id!r} in ${{{expr}}}"
+                            + (f"; arguments: {', '.join(env)}" if env else ""))
+        return env[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        left, right = _eval(node.left, env, expr), _eval(node.right, env, expr)
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            raise ExprError(f"exponent too large in ${{{expr}}}")
+        try:
+            value = _OPS[type(node.op)](left, right)
+        except (ZeroDivisionError, TypeError) as err:
+            raise ExprError(f"${{{expr}}}: {err}")
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_eval(node.operand, env, expr))
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCS and not node.keywords):
+        return _FUNCS[node.func.id](*(_eval(a, env, expr) for a in node.args))
+    raise ExprError(f"${{{expr}}} may use only numbers, argument names, + - * / // % ** "
+                    f"and min/max")
+
+
+def substitute(value: Any, env: dict[str, Any]) -> Any:
+    """Replace ${...} in strings (a whole-string template keeps the value's type)."""
+    if isinstance(value, str) and "${" in value:
+        whole = _TEMPLATE.fullmatch(value.strip())
+        if whole:
+            return evaluate(whole.group(1), env)
+        return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), value)
+    if isinstance(value, list):
+        return [substitute(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, env) for k, v in value.items()}
+    return value
+
+
+# -- expansion ------------------------------------------------------------------------------
+
+@dataclass
+class _Scope:
+    prefix: str
+    inputs: list[str]  # the scope's inputs: the network input, or a block instance's inputs
+    env: dict[str, Any]
+    local: dict[str, str] = field(default_factory=dict)  # local name -> full name
+    stack: tuple[str, ...] = ()
+
+
+class _Builder:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.file = spec.file
+        self.nodes: list[Node] = []
+        self.names: dict[str, Node] = {}
+        self.aliases: dict[str, str] = {}  # block instance name -> its last layer's name
+        self.pending: list[tuple[Node, list[tuple[str, Pos]], _Scope]] = []
+        self.found: list[Diagnostic] = list(spec.diagnostics)
+
+    def error(self, code: str, message: str, pos: Pos, layer: str | None = None,
+              hint: str | None = None) -> None:
+        self.found.append(diag(code, message, hint).at(self.file, pos.line, pos.column, layer))
+
+    # A scope's entries are named first, so that inputs may name later layers too.
+    def expand(self, layers: list[LayerSpec], scope: _Scope) -> str | None:
+        previous = _resolved(scope.inputs[0]) if scope.inputs else None
+        for entry in layers:
+            type_name = self._eval(entry.type, scope, entry.pos, None)
+            if not isinstance(type_name, str):
+                self.error("invalid-value", f"layer type must be a name; got {type_name!r}",
+                           entry.pos)
+                continue
+            local = self._eval(entry.name, scope, entry.pos, None)
+            local = str(local) if local is not None else f"{type_name}_{entry.index}"
+            full = f"{scope.prefix}{local}"
+            if local in scope.local:
+                self.error("duplicate-name", f"two layers are named {full!r}", entry.pos, full,
+                           "give each layer a unique name")
+                continue
+            scope.local[local] = full
+            last = self.expand_entry(entry, type_name, full, previous, scope)
+            previous = _resolved(full) if last is not None else previous
+        return previous[len(_RESOLVED):] if previous else None
+
+    def expand_entry(self, entry: LayerSpec, type_name: str, full: str, previous: str | None,
+                     scope: _Scope) -> str | None:
+        repeat = self._eval(entry.repeat, scope, entry.param_pos.get("repeat", entry.pos), full)
+        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool)
+                                   or repeat < 1):
+            self.error("invalid-value", f"repeat must be a positive integer; got {repeat!r}",
+                       entry.param_pos.get("repeat", entry.pos), full)
+            return None
+        inputs = self._inputs(entry, scope, previous, full)
+        if inputs is None:
+            return None
+        copies = [full] if repeat is None else [f"{full}.{i}" for i in range(repeat)]
+        current = inputs
+        for copy in copies:
+            if type_name in self.spec.blocks:
+                out = self.expand_block(self.spec.blocks[type_name], entry, copy, current, scope)
+            else:
+                out = self.make_node(entry, type_name, copy, current, scope)
+            if out is None:
+                return None
+            current = [(_resolved(copy), entry.pos)]
+        if repeat is not None:
+            self.aliases[full] = copies[-1]
+        return full
+
+    def _inputs(self, entry: LayerSpec, scope: _Scope, previous, full) -> list | None:
+        where = entry.param_pos.get("inputs", entry.pos)
+        if entry.inputs is None:
+            return [(previous, where)] if previous is not None else []
+        raw = self._eval(entry.inputs, scope, where, full)
+        raw = [raw] if isinstance(raw, str) else raw
+        if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+            self.error("invalid-value", f"inputs must be a layer name or a list of names; got "
+                       f"{raw!r}", where, full)
+            return None
+        return [(r, where) for r in raw]
+
+    def expand_block(self, block: BlockSpec, entry: LayerSpec, full: str, inputs, scope: _Scope):
+        if block.name in scope.stack or len(scope.stack) > MAX_DEPTH:
+            self.error("cycle", f"block {block.name!r} uses itself: "
+                       f"{' -> '.join((*scope.stack, block.name))}", entry.pos, full)
+            return None
+        env = {}
+        for arg, default in block.args.items():
+            env[arg] = default
+        for key, value in entry.params.items():
+            if key not in block.args:
+                self.error("unknown-parameter", f"block {block.name!r} has no argument {key!r}",
+                           entry.param_pos.get(key, entry.pos), full,
+                           did_you_mean(key, block.args) or
+                           f"its arguments: {', '.join(block.args) or 'none'}")
+                continue
+            env[key] = self._eval(value, scope, entry.param_pos.get(key, entry.pos), full)
+        inner_inputs = [self._resolve_name(name, scope, pos, full) for name, pos in inputs]
+        if any(i is None for i in inner_inputs):
+            return None
+        inner = _Scope(f"{full}.", inner_inputs, env, {}, (*scope.stack, block.name))
+        last = self.expand(block.layers, inner)
+        if last is None or last in inner_inputs:
+            self.error("invalid-spec", f"block {block.name!r} has no layers", block.pos, full)
+            return None
+        self.aliases[full] = last
+        return full
+
+    def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope):
+        kind = REGISTRY.get(type_name)
+        if kind is None:
+            options = [*REGISTRY, *self.spec.blocks]
+            self.error("unknown-layer-type", f"unknown layer type {type_name!r}", entry.pos, full,
+                       did_you_mean(type_name, options) or "convcalc kinds lists the layer types")
+            return None
+        values, ok = {}, True
+        for key, value in entry.params.items():
+            if key not in kind.cls.params:
+                ok = False
+                known = [*kind.cls.params, "name", "inputs", "expect", "repeat"]
+                self.error("unknown-parameter", f"{type_name} has no parameter {key!r}",
+                           entry.param_pos.get(key, entry.pos), full,
+                           did_you_mean(key, known) or f"its parameters: "
+                           f"{', '.join(kind.cls.params) or 'none'}")
+        for key, p in kind.cls.params.items():
+            where = entry.param_pos.get(key, entry.pos)
+            raw = self._eval(entry.params[key], scope, where, full) if key in entry.params \
+                else p.default
+            if raw is REQUIRED:
+                ok = False
+                self.error("invalid-value", f"{type_name} needs {key!r}", entry.pos, full,
+                           f"add {key}: ..." + (f" ({p.doc})" if p.doc else ""))
+                continue
+            if raw is not _FAILED and raw is not None:
+                try:
+                    raw = read_value(p, raw, kind.ndim)
+                except InvalidValue as err:
+                    ok = False
+                    self.error("invalid-value", f"{key}: {err}", where, full,
+                               p.doc or None)
+                    continue
+            ok = ok and raw is not _FAILED
+            values[key] = raw
+        values.update(kind.fixed)
+        layer = kind.cls(type_name, kind.ndim, values) if ok else None
+        expect = self._expect(entry, scope, full)
+        node = Node(full, type_name, layer, [], entry.pos, expect=expect,
+                    expect_pos=entry.param_pos.get("expect"), block=scope.prefix.rstrip(".") or None)
+        if full in self.names:
+            self.error("duplicate-name", f"two layers are named {full!r}", entry.pos, full,
+                       "give each layer a unique name")
+            return None
+        self.names[full] = node
+        self.nodes.append(node)
+        refs = layer.ref_params() if layer else {}
+        self.pending.append((node, list(inputs), scope, refs))
+        return full
+
+    def _expect(self, entry: LayerSpec, scope: _Scope, full: str) -> dict:
+        if entry.expect is None:
+            return {}
+        where = entry.param_pos.get("expect", entry.pos)
+        value = self._eval(entry.expect, scope, where, full)
+        if not isinstance(value, dict):
+            self.error("invalid-value", "expect must be a mapping such as {shape: [64, 56, 56]}",
+                       where, full)
+            return {}
+        for key in value:
+            if key not in EXPECT_KEYS:
+                self.error("unknown-parameter", f"unknown expectation {key!r}", where, full,
+                           did_you_mean(key, EXPECT_KEYS) or f"expect takes {', '.join(EXPECT_KEYS)}")
+        return dict(value)
+
+    def _eval(self, value: Any, scope: _Scope, pos: Pos, layer: str | None) -> Any:
+        try:
+            return substitute(value, scope.env)
+        except ExprError as err:
+            self.error("invalid-value", str(err), pos, layer,
+                       "${...} takes integer arithmetic over the block's arguments")
+            return _FAILED
+
+    def _resolve_name(self, name: str, scope: _Scope, pos: Pos, layer: str) -> str | None:
+        if name.startswith(_RESOLVED):
+            return name[len(_RESOLVED):]
+        if name == INPUT or re.fullmatch(r"input\d+", name):
+            index = 0 if name == INPUT else int(name[5:])
+            if index < len(scope.inputs):
+                return scope.inputs[index]
+            self.error("missing-input", f"{name!r}: this scope has {len(scope.inputs)} input(s)",
+                       pos, layer, "a block's inputs are input (= input0), input1, ... in the "
+                       "order of the using layer's `inputs:`")
+            return None
+        if name in scope.local:
+            return scope.local[name]
+        if name in self.names or name in self.aliases:
+            return name
+        if scope.prefix and f"{scope.prefix}{name}" in self.names:
+            return f"{scope.prefix}{name}"
+        self.error("unknown-reference", f"no layer named {name!r}", pos, layer,
+                   did_you_mean(name, [*scope.local, *self.names, *self.aliases]) or
+                   "name an earlier layer, a block instance, or input")
+        return None
+
+    def resolve(self) -> None:
+        """Resolve every node's inputs and references now that all names are known."""
+        for node, inputs, scope, refs in self.pending:
+            resolved = [self._resolve_name(n, scope, p, node.name) for n, p in inputs]
+            node.inputs = [self._final(r) for r in resolved if r is not None]
+            if len(resolved) != len(node.inputs):
+                node.layer = None
+            for param, target in refs.items():
+                found = self._resolve_name(target, scope, node.pos, node.name)
+                if found is None:
+                    node.layer = None
+                else:
+                    node.refs[param] = self._final(found)
+            self._check_arity(node)
+
+    def _final(self, name: str) -> str:
+        seen = set()
+        while name in self.aliases and name not in seen:
+            seen.add(name)
+            name = self.aliases[name]
+        return name
+
+    def _check_arity(self, node: Node) -> None:
+        if node.layer is None:
+            return
+        cls = type(node.layer)
+        count = len(node.inputs)
+        if count < cls.min_inputs or (cls.max_inputs is not None and count > cls.max_inputs):
+            want = (f"at least {cls.min_inputs}" if cls.max_inputs is None else
+                    str(cls.min_inputs))
+            self.error("missing-input", f"{node.type} takes {want} input(s); got {count}",
+                       node.pos, node.name, "name them with inputs: [a, b]")
+            node.layer = None
+
+    def topological(self) -> list[Node]:
+        """Kahn's algorithm, keeping spec order among ready nodes; report cycles."""
+        order, state = [], {}
+
+        def visit(node: Node, path: list[str]) -> None:
+            if state.get(node.name) == "done":
+                return
+            if state.get(node.name) == "active":
+                loop = path[path.index(node.name):] + [node.name]
+                self.error("cycle", f"layers feed each other: {' -> '.join(loop)}", node.pos,
+                           node.name, "a layer's inputs must come before it")
+                raise _CycleFound
+            state[node.name] = "active"
+            for dep in [*node.inputs, *node.refs.values()]:
+                if dep in self.names:
+                    visit(self.names[dep], path + [node.name])
+            state[node.name] = "done"
+            order.append(node)
+
+        try:
+            for node in self.nodes:
+                visit(node, [])
+        except _CycleFound:
+            return []
+        return order
+
+
+class _CycleFound(Exception):
+    pass
+
+
+_FAILED = object()
+_RESOLVED = "\0"  # marks a name that is already a full name (a default input)
+
+
+def _resolved(full_name: str) -> str:
+    return _RESOLVED + full_name
+
+
+def read_input_shape(spec: Spec, found: list[Diagnostic]) -> tuple[int, ...] | None:
+    value = spec.input
+    if (isinstance(value, list) and 2 <= len(value) <= 4
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        return tuple(value)
+    found.append(diag("invalid-value", f"input must be [C, L], [C, H, W] or [C, D, H, W] with "
+                      f"positive integers; got {value!r}", "e.g. input: [3, 224, 224]")
+                 .at(spec.file, spec.input_pos.line, spec.input_pos.column))
+    return None
+
+
+def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """Spec -> Graph. Findings are collected in Graph.diagnostics, never raised."""
+    builder = _Builder(spec)
+    shape = input_shape or read_input_shape(spec, builder.found)
+    top = _Scope("", [INPUT], {})
+    builder.expand(spec.layers, top)
+    builder.resolve()
+    nodes = builder.topological()
+    expect = dict(spec.expect) if isinstance(spec.expect, dict) else {}
+    if spec.expect is not None and not isinstance(spec.expect, dict):
+        builder.error("invalid-value", "expect must be a mapping such as {params: 1000}",
+                      spec.expect_pos or Pos(1, 1))
+    for key in expect:
+        if key not in EXPECT_KEYS:
+            builder.error("unknown-parameter", f"unknown expectation {key!r}",
+                          spec.expect_pos or Pos(1, 1), None,
+                          did_you_mean(key, EXPECT_KEYS) or f"expect takes {', '.join(EXPECT_KEYS)}")
+    return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found)
+
+
+__all__ = ["Node", "Graph", "build_graph", "evaluate", "substitute", "ExprError", "INPUT",
+           "YMap"]

@@ -1,0 +1,115 @@
+"""Element-wise layers: activations, softmax, dropout and identity.
+
+Each keeps its input's shape and has no parameters. FLOPs per element, the convention this
+project documents (peers differ; torchvision counts none): relu 1, relu6 2, leaky_relu 2,
+elu 3, gelu 8, silu 5, hardswish 4, hardsigmoid 3, sigmoid 4, tanh 5, softmax 4 (max, exp,
+sum, divide), dropout and identity 0 (dropout is the identity at inference).
+"""
+
+from __future__ import annotations
+
+import math
+
+from convcalc.layers.base import Inference, Layer, LayerError, P, register
+
+
+class Elementwise(Layer):
+    """y = f(x), element by element: shape unchanged."""
+
+    flops_per_element: int = 1
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        return Inference(shape, 0, self.flops_per_element * math.prod(shape))
+
+
+@register("relu")
+class ReLU(Elementwise):
+    summary = "max(0, x)"
+    flops_per_element = 1
+
+
+@register("relu6")
+class ReLU6(Elementwise):
+    summary = "min(max(0, x), 6)"
+    flops_per_element = 2
+
+
+@register("leaky_relu")
+class LeakyReLU(Elementwise):
+    summary = "x if x > 0 else negative_slope * x"
+    params = {"negative_slope": P("float", 0.01)}
+    flops_per_element = 2
+
+
+@register("elu")
+class ELU(Elementwise):
+    summary = "x if x > 0 else alpha * (exp(x) - 1)"
+    params = {"alpha": P("float", 1.0)}
+    flops_per_element = 3
+
+
+@register("gelu")
+class GELU(Elementwise):
+    summary = "x * Phi(x) (exact erf, or the tanh approximation)"
+    params = {"approximate": P("choice", "none", ("none", "tanh"))}
+    flops_per_element = 8
+
+
+@register("silu")
+class SiLU(Elementwise):
+    summary = "x * sigmoid(x) (swish)"
+    flops_per_element = 5
+
+
+@register("hardswish")
+class Hardswish(Elementwise):
+    summary = "x * relu6(x + 3) / 6"
+    flops_per_element = 4
+
+
+@register("hardsigmoid")
+class Hardsigmoid(Elementwise):
+    summary = "relu6(x + 3) / 6"
+    flops_per_element = 3
+
+
+@register("sigmoid")
+class Sigmoid(Elementwise):
+    summary = "1 / (1 + exp(-x))"
+    flops_per_element = 4
+
+
+@register("tanh")
+class Tanh(Elementwise):
+    summary = "tanh(x)"
+    flops_per_element = 5
+
+
+@register("softmax")
+class Softmax(Elementwise):
+    summary = "exp(x) / sum(exp(x)) along dim (PyTorch dim, batch axis included: 1 = channels)"
+    params = {"dim": P("int", 1)}
+    flops_per_element = 4
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        rank = len(shape) + 1  # with the batch axis
+        if not -rank <= self.dim < rank or self.dim % rank == 0:
+            raise LayerError("invalid-value", f"dim {self.dim} is not a non-batch axis of "
+                             f"{list(shape)} (dims count the batch axis, as in PyTorch)",
+                             "use dim: 1 for channels")
+        return super().infer(shapes, refs)
+
+
+@register("dropout")
+class Dropout(Elementwise):
+    summary = "the identity at inference (p is kept for the record)"
+    params = {"p": P("float", 0.5, minimum=0)}
+    flops_per_element = 0
+
+
+@register("identity")
+class Identity(Elementwise):
+    summary = "y = x"
+    flops_per_element = 0

@@ -1,0 +1,290 @@
+"""The Layer base class, parameter declarations and the registry of layer kinds.
+
+A layer kind is one subclass of `Layer`, registered under its spec names with `@register`.
+It owns its parameters (PyTorch names and defaults), its shape rule, its weights (hence its
+parameter count), its MACs and FLOPs, its receptive-field step and its NumPy forward.
+Shapes exclude the batch axis: `(C, *spatial)`, or `(F,)` after flatten.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, ClassVar, Sequence
+
+from convcalc.diagnostics import Diagnostic, Severity, diag
+
+Shape = tuple[int, ...]
+REQUIRED = object()
+AXIS_NAMES = {1: ("positions",), 2: ("rows", "columns"), 3: ("slices", "rows", "columns")}
+AXIS_ENDS = {1: ("end",), 2: ("bottom", "right"), 3: ("back", "bottom", "right")}
+
+
+class LayerError(Exception):
+    """A finding that stops this layer's analysis (its output shape becomes unknown)."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.diagnostic = diag(code, message, hint)
+
+
+class InvalidValue(Exception):
+    """A parameter value that does not fit its declaration."""
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One state_dict entry of a layer: its shape, and whether it is a trainable parameter."""
+
+    shape: Shape
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class RFStep:
+    """A layer's receptive-field step on one axis (Araujo et al.): kernel, stride, padding.
+
+    `whole` marks layers whose every output sees the whole input (global pooling, linear).
+    Fractions carry upsampling and transposed convolution exactly.
+    """
+
+    kernel: Fraction = Fraction(1)
+    stride: Fraction = Fraction(1)
+    padding: Fraction = Fraction(0)
+    whole: bool = False
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What a layer's shape rule finds: the output shape, its cost and any diagnostics."""
+
+    shape: Shape
+    macs: int = 0
+    flops: int = 0
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class P:
+    """A parameter declaration: how to read it from the spec, its default and its meaning."""
+
+    kind: str  # int | float | bool | str | choice | tuple | padding | size | scale | ref | any
+    default: Any = REQUIRED
+    choices: tuple = ()
+    minimum: float | None = None
+    doc: str = ""
+
+
+class Layer:
+    """Base of all layer kinds. Subclasses declare `params`; instances hold validated values."""
+
+    params: ClassVar[dict[str, P]] = {}
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    summary: ClassVar[str] = ""
+
+    def __init__(self, type_name: str, ndim: int | None, values: dict[str, Any]):
+        self.type = type_name
+        self.ndim = ndim
+        self.values = values
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    # -- the rules each kind may override ---------------------------------------------------
+    def infer(self, shapes: list[Shape], refs: dict[str, Shape]) -> Inference:
+        """Output shape, MACs and FLOPs of this layer for input shapes `shapes`."""
+        raise NotImplementedError
+
+    def weight_shapes(self, shapes: list[Shape]) -> dict[str, Weight]:
+        """state_dict suffix -> Weight (PyTorch names: weight, bias, running_mean, ...)."""
+        return {}
+
+    def rf_steps(self, shapes: list[Shape], out: Shape) -> list[RFStep]:
+        """Receptive-field step per spatial axis; element-wise layers keep k = s = 1."""
+        return [RFStep() for _ in out[1:]]
+
+    def ref_params(self) -> dict[str, str]:
+        """Parameters that name other layers (param -> layer name), such as crop's `to`."""
+        return {name: getattr(self, name) for name, p in self.params.items()
+                if p.kind == "ref" and getattr(self, name, None) is not None}
+
+    # -- helpers for subclasses ------------------------------------------------------------
+    def need_rank(self, shape: Shape, rank: int | Sequence[int], what: str = "input") -> None:
+        ranks = (rank,) if isinstance(rank, int) else tuple(rank)
+        if len(shape) not in ranks:
+            want = " or ".join(_rank_words(r) for r in ranks)
+            raise LayerError("rank-mismatch",
+                             f"{self.type} expects {what} of {want}; got {list(shape)}",
+                             "check the spec's input or add flatten/reshape before this layer")
+
+    def per_axis(self, name: str, axes: int) -> tuple:
+        """A per-axis parameter of a rank-agnostic kind, broadcast to `axes` spatial axes."""
+        value = getattr(self, name)
+        if isinstance(value, tuple) and len(value) == 1 and axes != 1:
+            return value * axes
+        if isinstance(value, tuple) and len(value) != axes:
+            raise LayerError("invalid-value", f"{name} has {len(value)} entries but the input "
+                             f"has {axes} spatial axes", f"give {axes} values, or one for all")
+        return value
+
+
+def _rank_words(rank: int) -> str:
+    return {1: "[C] or [F]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}.get(rank, f"{rank} axes")
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    cls: type[Layer]
+    ndim: int | None
+    fixed: dict = field(default_factory=dict)
+
+
+REGISTRY: dict[str, Kind] = {}
+
+
+def register(*names: str, ndim: int | None = None, **fixed: Any) -> Callable[[type], type]:
+    """Register a Layer subclass under spec names; `fixed` are values the name implies."""
+    def deco(cls: type[Layer]) -> type[Layer]:
+        for name in names:
+            if name in REGISTRY:
+                raise ValueError(f"layer kind {name!r} registered twice")
+            REGISTRY[name] = Kind(name, cls, ndim, dict(fixed))
+        return cls
+    return deco
+
+
+def register_ndim(stem: str, cls: type[Layer], dims: Sequence[int] = (1, 2, 3), **fixed: Any) -> None:
+    """Register `stem1d`, `stem2d`, `stem3d` for one class."""
+    for n in dims:
+        register(f"{stem}{n}d", ndim=n, **fixed)(cls)
+
+
+# -- reading values ------------------------------------------------------------------------
+
+def read_value(p: P, value: Any, ndim: int | None) -> Any:
+    """Validate and normalise one parameter value; raise InvalidValue with the reason."""
+    reader = _READERS.get(p.kind)
+    if reader is None:
+        return value
+    if ndim is None:  # a kind for any rank: a list sets the axes, a scalar is broadcast later
+        ndim = len(value) if isinstance(value, list) and p.kind != "padding" else 1
+        if p.kind == "padding" and isinstance(value, list):
+            ndim = len(value)
+    out = reader(p, value, ndim)
+    if p.minimum is not None and out is not None:
+        for item in (out if isinstance(out, tuple) else (out,)):
+            if isinstance(item, (int, float)) and item < p.minimum:
+                raise InvalidValue(f"must be >= {p.minimum:g}; got {value!r}")
+    return out
+
+
+def _int(p: P, value: Any, ndim: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue(f"expected an integer; got {value!r}")
+    return value
+
+
+def _float(p: P, value: Any, ndim: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidValue(f"expected a number; got {value!r}")
+    return float(value)
+
+
+def _bool(p: P, value: Any, ndim: int) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValue(f"expected true or false; got {value!r}")
+    return value
+
+
+def _str(p: P, value: Any, ndim: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue(f"expected a string; got {value!r}")
+    return value
+
+
+def _choice(p: P, value: Any, ndim: int) -> Any:
+    if value not in p.choices:
+        raise InvalidValue(f"expected one of {', '.join(map(str, p.choices))}; got {value!r}")
+    return value
+
+
+def _tuple(p: P, value: Any, ndim: int) -> tuple[int, ...]:
+    """An int for every axis, or a list with one int per axis."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * ndim
+    if isinstance(value, list) and len(value) == ndim and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    raise InvalidValue(f"expected an integer or a list of {ndim} integers; got {value!r}")
+
+
+def _padding(p: P, value: Any, ndim: int) -> str | tuple[tuple[int, int], ...]:
+    """int | [per-axis ints] | [[before, after], ...] | 'valid' | 'same'."""
+    if value == "valid":
+        return ((0, 0),) * ndim
+    if value == "same":
+        return "same"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return ((value, value),) * ndim
+    if isinstance(value, list) and len(value) == ndim:
+        pairs = []
+        for v in value:
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                pairs.append((v, v))
+            elif (isinstance(v, list) and len(v) == 2
+                  and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)):
+                pairs.append((v[0], v[1]))
+            else:
+                break
+        else:
+            return tuple(pairs)
+    raise InvalidValue(f"expected 'same', 'valid', a non-negative integer, a list of {ndim} "
+                       f"of them, or {ndim} [before, after] pairs; got {value!r}")
+
+
+def _size(p: P, value: Any, ndim: int) -> tuple[int | None, ...]:
+    """An output size: int or per-axis list (None keeps that axis, as in PyTorch)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return (value,) * ndim
+    if isinstance(value, list) and len(value) == ndim and all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0) for v in value):
+        return tuple(value)
+    raise InvalidValue(f"expected a positive integer or a list of {ndim}; got {value!r}")
+
+
+def _scale(p: P, value: Any, ndim: int) -> tuple[float, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return (float(value),) * ndim
+    if isinstance(value, list) and len(value) == ndim and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value):
+        return tuple(float(v) for v in value)
+    raise InvalidValue(f"expected a positive number or a list of {ndim}; got {value!r}")
+
+
+_READERS: dict[str, Callable[[P, Any, int], Any]] = {
+    "int": _int, "float": _float, "bool": _bool, "str": _str, "ref": _str, "choice": _choice,
+    "tuple": _tuple, "padding": _padding, "size": _size, "scale": _scale,
+}
+
+
+def elementwise_rf(out: Shape) -> list[RFStep]:
+    return [RFStep() for _ in out[1:]]
+
+
+__all__ = [
+    "Shape", "REQUIRED", "AXIS_NAMES", "AXIS_ENDS", "LayerError", "InvalidValue", "Weight",
+    "RFStep", "Inference", "P", "Layer", "Kind", "REGISTRY", "register", "register_ndim",
+    "read_value", "numel", "Severity", "diag", "Fraction",
+]

@@ -1,0 +1,217 @@
+"""Convolutions: conv{1,2,3}d (dilated, grouped, depthwise), conv_transpose{1,2,3}d and
+locally_connected{1,2,3}d (unshared weights).
+
+MACs follow torchvision: multiply-accumulates of the weights, no bias. A transposed conv is
+counted over its input: C_in * prod(i) * (C_out / groups) * prod(k).
+FLOPs = 2 * MACs + one add per output element when there is a bias.
+"""
+
+from __future__ import annotations
+
+import math
+
+from convcalc import arithmetic as ar
+from convcalc.diagnostics import diag
+from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep, Shape,
+                                  Weight, register_ndim)
+from convcalc.layers.windows import resolve_padding, window_output
+
+WEIGHT_NAMES = ("sobel_x", "sobel_y", "laplacian", "sharpen", "box_blur", "gaussian_blur",
+                "emboss", "identity", "shift_up", "shift_down", "shift_left", "shift_right",
+                "edge_detect")
+
+
+class _ChannelsMixin:
+    def check_channels(self, channels: int) -> None:
+        given = getattr(self, "in_channels", None)
+        if given is not None and given != channels:
+            raise LayerError("channel-mismatch",
+                             f"in_channels is {given} but the input has {channels} channels",
+                             f"set in_channels: {channels}, or remove it (it is inferred)")
+        groups = getattr(self, "groups", 1)
+        out = getattr(self, "out_channels")
+        if channels % groups or out % groups:
+            raise LayerError("channel-mismatch",
+                             f"groups={groups} must divide both in_channels ({channels}) and "
+                             f"out_channels ({out})",
+                             f"use a groups value that divides {math.gcd(channels, out)}")
+
+
+class Conv(_ChannelsMixin, Layer):
+    """out = floor((i + p_b + p_a - d*(k-1) - 1) / s) + 1 per axis; C_out = out_channels."""
+
+    summary = "convolution (cross-correlation), PyTorch nn.ConvNd"
+    params = {
+        "out_channels": P("int", minimum=1, doc="filters (output channels)"),
+        "kernel_size": P("tuple", minimum=1, doc="int or per-axis list, e.g. [3, 1]"),
+        "stride": P("tuple", 1, minimum=1),
+        "padding": P("padding", 0, doc="int, per-axis list, [[before, after], ...], valid, same"),
+        "dilation": P("tuple", 1, minimum=1, doc="1 = no dilation (PyTorch)"),
+        "groups": P("int", 1, minimum=1, doc="in_channels for depthwise"),
+        "bias": P("bool", True),
+        "padding_mode": P("choice", "zeros", ("zeros", "reflect", "replicate", "circular")),
+        "in_channels": P("int", None, minimum=1, doc="optional: checked against the input"),
+        "weights": P("any", None, doc=f"fixed kernel: one of {', '.join(WEIGHT_NAMES)}, or numbers"),
+    }
+
+    def geometry(self, spatial: tuple[int, ...]):
+        """Concrete padding pairs for this input size, and padding notes."""
+        return resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.dilation)
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, self.ndim + 1)
+        channels, spatial = shape[0], shape[1:]
+        self.check_channels(channels)
+        pads, notes = self.geometry(spatial)
+        self._check_padding_mode(spatial, pads)
+        out_spatial, fit_notes = window_output(self.type, spatial, self.kernel_size, self.stride,
+                                               pads, self.dilation)
+        out = (self.out_channels, *out_spatial)
+        macs = math.prod(out) * (channels // self.groups) * math.prod(self.kernel_size)
+        flops = 2 * macs + (math.prod(out) if self.bias else 0)
+        return Inference(out, macs, flops, tuple(notes + fit_notes))
+
+    def _check_padding_mode(self, spatial, pads) -> None:
+        if self.padding_mode in ("reflect", "circular"):
+            for i, (pb, pa) in zip(spatial, pads):
+                limit = i - 1 if self.padding_mode == "reflect" else i
+                if max(pb, pa) > limit:
+                    raise LayerError("invalid-value",
+                                     f"padding_mode {self.padding_mode} needs padding <= {limit} "
+                                     f"for an input of {i}; got {max(pb, pa)}",
+                                     "use padding_mode zeros or replicate, or less padding")
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        channels = shapes[0][0]
+        out = {"weight": Weight((self.out_channels, channels // self.groups, *self.kernel_size))}
+        if self.bias:
+            out["bias"] = Weight((self.out_channels,))
+        return out
+
+    def rf_steps(self, shapes, out) -> list[RFStep]:
+        pads, _ = self.geometry(shapes[0][1:])
+        return [RFStep(Fraction(ar.effective_kernel(k, d)), Fraction(s), Fraction(pb))
+                for k, s, d, (pb, _pa) in zip(self.kernel_size, self.stride, self.dilation, pads)]
+
+
+class ConvTranspose(_ChannelsMixin, Layer):
+    """out = (i-1)*s - p_b - p_a + d*(k-1) + output_padding + 1 per axis (PyTorch)."""
+
+    summary = "transposed convolution, PyTorch nn.ConvTransposeNd"
+    params = {
+        "out_channels": P("int", minimum=1),
+        "kernel_size": P("tuple", minimum=1),
+        "stride": P("tuple", 1, minimum=1),
+        "padding": P("padding", 0, doc="int, per-axis list or [[before, after], ...]"),
+        "output_padding": P("tuple", 0, minimum=0, doc="< max(stride, dilation)"),
+        "dilation": P("tuple", 1, minimum=1),
+        "groups": P("int", 1, minimum=1),
+        "bias": P("bool", True),
+        "in_channels": P("int", None, minimum=1),
+        "weights": P("any", None),
+    }
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, self.ndim + 1)
+        channels, spatial = shape[0], shape[1:]
+        self.check_channels(channels)
+        if self.padding == "same":
+            raise LayerError("invalid-value", "padding 'same' is not defined for a transposed conv",
+                             "give explicit padding; `convcalc solve` finds one")
+        sizes, notes = [], []
+        for i, k, s, (pb, pa), d, op in zip(spatial, self.kernel_size, self.stride, self.padding,
+                                            self.dilation, self.output_padding):
+            if op >= max(s, d):
+                raise LayerError("invalid-value",
+                                 f"output_padding {op} must be smaller than stride {s} or "
+                                 f"dilation {d}", f"use output_padding < {max(s, d)}")
+            sizes.append(ar.transposed_output_size(i, k, s, pb, pa, d, op))
+        if any(o <= 0 for o in sizes):
+            raise LayerError("non-positive-output",
+                             f"{self.type} output would be {sizes}: padding exceeds the "
+                             f"upsampled extent", "use less padding")
+        uneven = sorted({(k, s) for k, s in zip(self.kernel_size, self.stride) if s > 1 and k % s})
+        if uneven:
+            k, s = uneven[0]
+            notes.append(diag("checkerboard",
+                              f"kernel {k} is not divisible by stride {s}: uneven overlap "
+                              f"paints some outputs more than others (Odena et al. 2016)",
+                              f"use kernel_size {k + (s - k % s)} (a multiple of {s}), or "
+                              f"upsample then convolve"))
+        out = (self.out_channels, *sizes)
+        macs = math.prod(shape) * (self.out_channels // self.groups) * math.prod(self.kernel_size)
+        flops = 2 * macs + (math.prod(out) if self.bias else 0)
+        return Inference(out, macs, flops, tuple(notes))
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        channels = shapes[0][0]
+        out = {"weight": Weight((channels, self.out_channels // self.groups, *self.kernel_size))}
+        if self.bias:
+            out["bias"] = Weight((self.out_channels,))
+        return out
+
+    def rf_steps(self, shapes, out) -> list[RFStep]:
+        """Zero-insertion by s (k=1, stride 1/s) composed with a conv of k_eff, pad k_eff-1-p_b."""
+        steps = []
+        for k, s, d, (pb, _pa) in zip(self.kernel_size, self.stride, self.dilation, self.padding):
+            k_eff = ar.effective_kernel(k, d)
+            steps.append(RFStep(1 + Fraction(k_eff - 1, s), Fraction(1, s),
+                                Fraction(k_eff - 1 - pb, s)))
+        return steps
+
+
+class LocallyConnected(Layer):
+    """A conv with unshared weights: every output position has its own filter bank."""
+
+    summary = "locally-connected layer (unshared convolution), Keras LocallyConnectedNd"
+    params = {
+        "out_channels": P("int", minimum=1),
+        "kernel_size": P("tuple", minimum=1),
+        "stride": P("tuple", 1, minimum=1),
+        "padding": P("padding", 0),
+        "bias": P("bool", True),
+        "in_channels": P("int", None, minimum=1),
+    }
+
+    def geometry(self, spatial):
+        return resolve_padding(self.padding, spatial, self.kernel_size, self.stride,
+                               (1,) * self.ndim)
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, self.ndim + 1)
+        if self.in_channels is not None and self.in_channels != shape[0]:
+            raise LayerError("channel-mismatch",
+                             f"in_channels is {self.in_channels} but the input has {shape[0]}",
+                             f"set in_channels: {shape[0]}")
+        pads, notes = self.geometry(shape[1:])
+        out_spatial, fit_notes = window_output(self.type, shape[1:], self.kernel_size,
+                                               self.stride, pads, (1,) * self.ndim)
+        out = (self.out_channels, *out_spatial)
+        macs = math.prod(out) * shape[0] * math.prod(self.kernel_size)
+        flops = 2 * macs + (math.prod(out) if self.bias else 0)
+        return Inference(out, macs, flops, tuple(notes + fit_notes))
+
+    def _out_spatial(self, shape: Shape) -> tuple[int, ...]:
+        pads, _ = self.geometry(shape[1:])
+        return tuple(ar.conv_output_size(i, k, s, pb, pa) for i, k, s, (pb, pa)
+                     in zip(shape[1:], self.kernel_size, self.stride, pads))
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        out_spatial = self._out_spatial(shapes[0])
+        out = {"weight": Weight((*out_spatial, self.out_channels, shapes[0][0], *self.kernel_size))}
+        if self.bias:
+            out["bias"] = Weight((self.out_channels, *out_spatial))
+        return out
+
+    def rf_steps(self, shapes, out) -> list[RFStep]:
+        pads, _ = self.geometry(shapes[0][1:])
+        return [RFStep(Fraction(k), Fraction(s), Fraction(pb))
+                for k, s, (pb, _pa) in zip(self.kernel_size, self.stride, pads)]
+
+
+register_ndim("conv", Conv)
+register_ndim("conv_transpose", ConvTranspose)
+register_ndim("locally_connected", LocallyConnected)

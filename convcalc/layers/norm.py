@@ -1,0 +1,98 @@
+"""Normalization: batchnorm{1,2,3}d, groupnorm, local_response_norm.
+
+BatchNorm's weight and bias are parameters; its running mean and variance (and
+num_batches_tracked) are buffers, as in PyTorch. FLOPs at inference: BatchNorm folds into a
+scale and a shift (2 per element); GroupNorm computes statistics (mean: 1, variance: 3,
+normalise and affine: 4 per element, 8 in all); LRN sums `size` squares and scales
+(2*size + 3 per element).
+"""
+
+from __future__ import annotations
+
+import math
+
+from convcalc.layers.base import Inference, Layer, LayerError, P, Weight, register, register_ndim
+
+
+def _check_features(layer: Layer, given: int | None, channels: int, name: str) -> None:
+    if given is not None and given != channels:
+        raise LayerError("channel-mismatch", f"{name} is {given} but the input has {channels} "
+                         f"channels", f"set {name}: {channels}, or remove it (it is inferred)")
+
+
+class BatchNorm(Layer):
+    """y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, per channel."""
+
+    summary = "batch normalization (inference), PyTorch nn.BatchNormNd"
+    params = {
+        "num_features": P("int", None, minimum=1, doc="optional: checked against the input"),
+        "eps": P("float", 1e-5, minimum=0),
+        "momentum": P("float", 0.1, minimum=0),
+        "affine": P("bool", True),
+        "track_running_stats": P("bool", True),
+    }
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (1, 2) if self.ndim == 1 else self.ndim + 1)
+        _check_features(self, self.num_features, shape[0], "num_features")
+        return Inference(shape, 0, 2 * math.prod(shape))
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        channels = shapes[0][0]
+        out = {}
+        if self.affine:
+            out["weight"] = Weight((channels,))
+            out["bias"] = Weight((channels,))
+        if self.track_running_stats:
+            out["running_mean"] = Weight((channels,), trainable=False)
+            out["running_var"] = Weight((channels,), trainable=False)
+            out["num_batches_tracked"] = Weight((), trainable=False)
+        return out
+
+
+@register("groupnorm")
+class GroupNorm(Layer):
+    """y = (x - mean_g) / sqrt(var_g + eps) * weight + bias, statistics per group of channels."""
+
+    summary = "group normalization, PyTorch nn.GroupNorm"
+    params = {
+        "num_groups": P("int", minimum=1),
+        "num_channels": P("int", None, minimum=1),
+        "eps": P("float", 1e-5, minimum=0),
+        "affine": P("bool", True),
+    }
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (2, 3, 4))
+        _check_features(self, self.num_channels, shape[0], "num_channels")
+        if shape[0] % self.num_groups:
+            raise LayerError("channel-mismatch", f"num_groups {self.num_groups} does not divide "
+                             f"{shape[0]} channels", f"use a divisor of {shape[0]}")
+        return Inference(shape, 0, 8 * math.prod(shape))
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        c = shapes[0][0]
+        return {"weight": Weight((c,)), "bias": Weight((c,))} if self.affine else {}
+
+
+@register("local_response_norm")
+class LocalResponseNorm(Layer):
+    """b_c = a_c / (k + alpha/size * sum_{c' in window(c)} a_c'^2)^beta (PyTorch)."""
+
+    summary = "local response normalization across channels (AlexNet)"
+    params = {
+        "size": P("int", minimum=1),
+        "alpha": P("float", 1e-4),
+        "beta": P("float", 0.75),
+        "k": P("float", 1.0),
+    }
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (2, 3, 4))
+        return Inference(shape, 0, (2 * self.size + 3) * math.prod(shape))
+
+
+register_ndim("batchnorm", BatchNorm)

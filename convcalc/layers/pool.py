@@ -1,0 +1,181 @@
+"""Pooling: maxpool / avgpool {1,2,3}d, adaptive pools, global pools and max_unpool.
+
+Pools have no MACs. FLOPs: max-pool k-1 comparisons per output, avg-pool k adds and a
+divide per output (k = window elements), adaptive pools the same over their windows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from convcalc import arithmetic as ar
+from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep,
+                                  register, register_ndim)
+from convcalc.layers.windows import window_output
+
+
+class _Pool(Layer):
+    """out = floor_or_ceil((i + 2p - d*(k-1) - 1) / s) + 1 (PyTorch, ceil clipped)."""
+
+    def geometry(self, spatial):
+        stride = self.stride if self.stride is not None else self.kernel_size
+        dilation = getattr(self, "dilation", (1,) * self.ndim)
+        return stride, self.padding, dilation
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, self.ndim + 1)
+        stride, pads, dilation = self.geometry(shape[1:])
+        if pads == "same":
+            raise LayerError("invalid-value", "pooling takes explicit padding, not 'same'",
+                             "give padding as an int or per-axis list")
+        for k, d, (pb, pa) in zip(self.kernel_size, dilation, pads):
+            if 2 * max(pb, pa) > ar.effective_kernel(k, d):
+                raise LayerError("invalid-value",
+                                 f"padding {max(pb, pa)} exceeds half the effective kernel "
+                                 f"{ar.effective_kernel(k, d)} (PyTorch rejects it)",
+                                 f"use padding <= {ar.effective_kernel(k, d) // 2}")
+        out_spatial, notes = window_output(self.type, shape[1:], self.kernel_size, stride, pads,
+                                           dilation, ceil_mode=self.ceil_mode)
+        out = (shape[0], *out_spatial)
+        return Inference(out, 0, math.prod(out) * self.flops_per_output(), tuple(notes))
+
+    def rf_steps(self, shapes, out):
+        stride, pads, dilation = self.geometry(shapes[0][1:])
+        return [RFStep(Fraction(ar.effective_kernel(k, d)), Fraction(s), Fraction(pb))
+                for k, s, d, (pb, _pa) in zip(self.kernel_size, stride, dilation, pads)]
+
+
+class MaxPool(_Pool):
+    summary = "max pooling, PyTorch nn.MaxPoolNd"
+    params = {
+        "kernel_size": P("tuple", minimum=1),
+        "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
+        "padding": P("padding", 0, doc="at most half the effective kernel"),
+        "dilation": P("tuple", 1, minimum=1),
+        "ceil_mode": P("bool", False),
+    }
+
+    def flops_per_output(self) -> int:
+        return math.prod(self.kernel_size) - 1
+
+
+class AvgPool(_Pool):
+    summary = "average pooling, PyTorch nn.AvgPoolNd"
+    params = {
+        "kernel_size": P("tuple", minimum=1),
+        "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
+        "padding": P("padding", 0, doc="at most half the kernel"),
+        "ceil_mode": P("bool", False),
+        "count_include_pad": P("bool", True),
+        "divisor_override": P("int", None, minimum=1),
+    }
+
+    def flops_per_output(self) -> int:
+        return math.prod(self.kernel_size)
+
+
+class _AdaptivePool(Layer):
+    """Window j on an axis: [floor(j*I/O), ceil((j+1)*I/O)) (PyTorch)."""
+
+    params = {"output_size": P("size", doc="int or per-axis list; null keeps that axis")}
+
+    def out_spatial(self, spatial):
+        return tuple(i if o is None else o for i, o in zip(spatial, self.output_size))
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, self.ndim + 1)
+        out_spatial = self.out_spatial(shape[1:])
+        reads = math.prod(sum(e - s for s, e in (ar.adaptive_window(j, i, o) for j in range(o)))
+                          for i, o in zip(shape[1:], out_spatial))
+        # average: (window - 1) adds and a divide per output; max: (window - 1) comparisons
+        flops = shape[0] * (reads - (math.prod(out_spatial) if self.kind == "max" else 0))
+        return Inference((shape[0], *out_spatial), 0, flops)
+
+    def rf_steps(self, shapes, out):
+        """At a concrete size: stride I/O, kernel the largest window, no padding."""
+        steps = []
+        for i, o in zip(shapes[0][1:], out[1:]):
+            kernel = max(e - s for s, e in (ar.adaptive_window(j, i, o) for j in range(o)))
+            steps.append(RFStep(Fraction(kernel), Fraction(i, o), Fraction(0)))
+        return steps
+
+
+class AdaptiveAvgPool(_AdaptivePool):
+    summary = "adaptive average pooling, PyTorch nn.AdaptiveAvgPoolNd"
+    kind = "avg"
+
+
+class AdaptiveMaxPool(_AdaptivePool):
+    summary = "adaptive max pooling, PyTorch nn.AdaptiveMaxPoolNd"
+    kind = "max"
+
+
+class _GlobalPool(Layer):
+    """[C, *spatial] -> [C] (or [C, 1, ...] with keepdim): one value per channel."""
+
+    params = {"keepdim": P("bool", False, doc="keep spatial axes of size 1 (PyTorch's "
+                                                  "AdaptiveAvgPool2d(1) shape)")}
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (2, 3, 4))
+        out = (shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],)
+        # average: (n - 1) adds and a divide per channel; max: (n - 1) comparisons
+        return Inference(out, 0, math.prod(shape) - (shape[0] if self.kind == "max" else 0))
+
+    def rf_steps(self, shapes, out):
+        return [RFStep(whole=True) for _ in shapes[0][1:]]
+
+
+class GlobalAvgPool(_GlobalPool):
+    summary = "global average pooling (mean over all spatial positions)"
+    kind = "avg"
+
+
+class GlobalMaxPool(_GlobalPool):
+    summary = "global max pooling (max over all spatial positions)"
+    kind = "max"
+
+
+class MaxUnpool(Layer):
+    """out = (i-1)*s - 2p + k per axis (PyTorch nn.MaxUnpoolNd), or output_size."""
+
+    summary = "max unpooling with the indices of a max-pool layer"
+    params = {
+        "kernel_size": P("tuple", minimum=1),
+        "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
+        "padding": P("tuple", 0, minimum=0),
+        "indices": P("ref", doc="the maxpool layer whose argmax positions are used"),
+        "output_size": P("size", None, doc="defaults to the formula; often the pool's input"),
+    }
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, self.ndim + 1)
+        pooled = refs.get("indices")
+        if pooled is not None and tuple(pooled) != tuple(shape):
+            raise LayerError("shape-mismatch",
+                             f"input {list(shape)} differs from the shape of the indices' "
+                             f"layer {self.indices!r} {list(pooled)}",
+                             "unpool the output of the same max-pool (or a same-shaped tensor)")
+        stride = self.stride or self.kernel_size
+        formula = tuple(ar.unpool_output_size(i, k, s, p) for i, k, s, p
+                        in zip(shape[1:], self.kernel_size, stride, self.padding))
+        out_spatial = self.output_size or formula
+        return Inference((shape[0], *out_spatial), 0, 0)
+
+    def rf_steps(self, shapes, out):
+        stride = self.stride or self.kernel_size
+        return [RFStep(Fraction(1), Fraction(1, s), Fraction(p, s))
+                for s, p in zip(stride, self.padding)]
+
+
+register_ndim("maxpool", MaxPool)
+register_ndim("avgpool", AvgPool)
+register_ndim("adaptive_avgpool", AdaptiveAvgPool)
+register_ndim("adaptive_maxpool", AdaptiveMaxPool)
+register_ndim("max_unpool", MaxUnpool)
+register("global_avgpool")(GlobalAvgPool)
+register("global_maxpool")(GlobalMaxPool)

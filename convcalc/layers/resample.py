@@ -1,0 +1,140 @@
+"""Resampling and framing: upsample, pad, crop. They work on 1-, 2- and 3-D inputs.
+
+upsample: out = floor(i * scale_factor), or `size`. FLOPs: nearest 0; (bi/tri)linear
+3 per linear interpolation, 2^n - 1 of them per output element on n axes.
+pad and crop move no arithmetic (0 FLOPs).
+"""
+
+from __future__ import annotations
+
+import math
+
+from convcalc import arithmetic as ar
+from convcalc.layers.base import Fraction, Inference, Layer, LayerError, P, RFStep, register
+
+LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+@register("upsample")
+class Upsample(Layer):
+    """out = floor(i * scale_factor) per axis (PyTorch nn.Upsample), or the given size."""
+
+    summary = "upsampling, PyTorch nn.Upsample (nearest, linear, bilinear, trilinear)"
+    params = {
+        "scale_factor": P("scale", None, doc="number or per-axis list"),
+        "size": P("size", None, doc="output size, int or per-axis list"),
+        "mode": P("choice", "nearest", ("nearest", "linear", "bilinear", "trilinear")),
+        "align_corners": P("bool", None, doc="linear modes only; PyTorch default false"),
+    }
+
+    def out_spatial(self, shape):
+        axes = len(shape) - 1
+        if (self.scale_factor is None) == (self.size is None):
+            raise LayerError("invalid-value", "upsample needs exactly one of scale_factor and size",
+                             "give scale_factor: 2, or size: [H, W]")
+        if self.size is not None:
+            return self.per_axis("size", axes)
+        return tuple(ar.upsample_output_size(i, f) for i, f
+                     in zip(shape[1:], self.per_axis("scale_factor", axes)))
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (2, 3, 4))
+        axes = len(shape) - 1
+        if self.mode in LINEAR_MODES and LINEAR_MODES[self.mode] != axes:
+            raise LayerError("invalid-value", f"mode {self.mode} is for {LINEAR_MODES[self.mode]}-D "
+                             f"inputs; this one has {axes} spatial axes",
+                             f"use mode {next(m for m, n in LINEAR_MODES.items() if n == axes)}")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise LayerError("invalid-value", "align_corners applies to linear modes only",
+                             "remove align_corners, or use mode bilinear")
+        out = (shape[0], *self.out_spatial(shape))
+        per_element = 0 if self.mode == "nearest" else 3 * (2 ** axes - 1)
+        return Inference(out, 0, per_element * math.prod(out))
+
+    def rf_steps(self, shapes, out):
+        """Nearest: kernel 1, stride in/out. Linear: kernel 2, and the half-pixel offset."""
+        steps = []
+        for i, o in zip(shapes[0][1:], out[1:]):
+            stride = Fraction(i, o)
+            if self.mode == "nearest":
+                steps.append(RFStep(Fraction(1), stride, Fraction(0)))
+            elif self.align_corners:
+                steps.append(RFStep(Fraction(2), Fraction(i - 1, max(o - 1, 1)), Fraction(0)))
+            else:
+                steps.append(RFStep(Fraction(2), stride, (1 - stride) / 2))
+        return steps
+
+
+@register("pad")
+class Pad(Layer):
+    """out = i + p_before + p_after per axis (axes in spatial order, not F.pad's reverse)."""
+
+    summary = "explicit padding (constant, reflect, replicate, circular)"
+    params = {
+        "padding": P("padding", doc="int, per-axis list or [[before, after], ...]"),
+        "mode": P("choice", "constant", ("constant", "reflect", "replicate", "circular")),
+        "value": P("float", 0.0, doc="fill value for mode constant"),
+    }
+
+    def pads(self, shape):
+        if self.padding == "same":
+            raise LayerError("invalid-value", "pad takes explicit padding, not 'same'",
+                             "give padding as an int, a list or [before, after] pairs")
+        return self.per_axis("padding", len(shape) - 1)
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (2, 3, 4))
+        pads = self.pads(shape)
+        if self.mode in ("reflect", "circular"):
+            limit = {"reflect": -1, "circular": 0}[self.mode]
+            for i, (pb, pa) in zip(shape[1:], pads):
+                if max(pb, pa) > i + limit:
+                    raise LayerError("invalid-value", f"{self.mode} padding {max(pb, pa)} needs "
+                                     f"an input larger than {i}", "use mode replicate or constant")
+        return Inference((shape[0], *(i + pb + pa for i, (pb, pa) in zip(shape[1:], pads))))
+
+    def rf_steps(self, shapes, out):
+        return [RFStep(Fraction(1), Fraction(1), Fraction(pb)) for pb, _ in self.pads(shapes[0])]
+
+
+@register("crop")
+class Crop(Layer):
+    """Centre crop: offset before = (i - o) // 2 (U-Net's skip connections)."""
+
+    summary = "centre crop to a size, or to another layer's size (`to: layer`)"
+    params = {
+        "size": P("size", None, doc="int or per-axis list"),
+        "to": P("ref", None, doc="crop to this layer's spatial size"),
+    }
+
+    def target(self, shape, refs):
+        if (self.size is None) == (self.to is None):
+            raise LayerError("invalid-value", "crop needs exactly one of size and to",
+                             "give size: [H, W] or to: <layer name>")
+        if self.size is not None:
+            return self.per_axis("size", len(shape) - 1)
+        other = refs.get("to")
+        if other is None:
+            raise LayerError("missing-input", f"the shape of {self.to!r} is unknown")
+        if len(other) != len(shape):
+            raise LayerError("rank-mismatch", f"cannot crop {list(shape)} to the size of "
+                             f"{self.to!r} {list(other)}")
+        return tuple(other[1:])
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        self.need_rank(shape, (2, 3, 4))
+        target = self.target(shape, refs)
+        if any(o > i for i, o in zip(shape[1:], target)):
+            raise LayerError("shape-mismatch", f"cannot crop {list(shape[1:])} to the larger "
+                             f"{list(target)}", "crop the larger tensor, or pad this one")
+        return Inference((shape[0], *target))
+
+    def offsets(self, shape, refs):
+        return tuple((i - o) // 2 for i, o in zip(shape[1:], self.target(shape, refs)))
+
+    def rf_steps(self, shapes, out):
+        return [RFStep(Fraction(1), Fraction(1), Fraction(-((i - o) // 2)))
+                for i, o in zip(shapes[0][1:], out[1:])]

@@ -1,0 +1,38 @@
+"""Number and shape formatting shared by the renderers."""
+
+from __future__ import annotations
+
+
+def shape_text(shape) -> str:
+    """[64, 56, 56] -> '64x56x56'; unknown -> '?'."""
+    return "x".join(map(str, shape)) if shape is not None else "?"
+
+
+def count_text(n: int) -> str:
+    """1234567 -> '1,234,567'."""
+    return f"{n:,}"
+
+
+def si_text(n: float) -> str:
+    """4089184256 -> '4.09 G'."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:g}"
+
+
+def bytes_text(n: int) -> str:
+    """Binary units: 1536 -> '1.50 KiB'."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
+def rf_text(rf: dict | None, key: str) -> str:
+    """Receptive-field numbers per axis: one number when the axes agree."""
+    if not rf or rf.get(key) is None:
+        return ""
+    values = rf[key]
+    shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return shown[0] if len(set(shown)) == 1 else "x".join(shown)

@@ -1,0 +1,49 @@
+"""Report -> the json contract: {"version": 1, "files": [...]}."""
+
+from __future__ import annotations
+
+import json
+
+from convcalc.analysis import Report
+
+
+def report_dict(report: Report) -> dict:
+    totals = report.totals
+    return {
+        "file": report.file,
+        "name": report.name,
+        "ok": report.ok,
+        "input": list(report.input_shape) if report.input_shape else None,
+        "output_shape": list(report.output_shape) if report.output_shape else None,
+        "options": {"dtype": report.options.dtype, "batch": report.options.batch},
+        "layers": [layer_dict(layer) for layer in report.layers],
+        "totals": {
+            "params": totals.params, "buffers": totals.buffers, "macs": totals.macs,
+            "flops": totals.flops, "param_bytes": totals.param_bytes,
+            "activation_bytes": totals.activation_bytes,
+            "peak_activation_bytes": totals.peak_activation_bytes,
+        },
+        "diagnostics": [diagnostic_dict(d) for d in report.diagnostics],
+    }
+
+
+def layer_dict(layer) -> dict:
+    out = {
+        "name": layer.name, "type": layer.type, "inputs": layer.inputs,
+        "output_shape": list(layer.output_shape) if layer.output_shape else None,
+        "params": layer.params, "macs": layer.macs, "flops": layer.flops,
+        "output_bytes": layer.output_bytes, "line": layer.line, "column": layer.column,
+    }
+    if layer.receptive_field is not None:
+        out["receptive_field"] = layer.receptive_field
+    return out
+
+
+def diagnostic_dict(d) -> dict:
+    return {"severity": d.severity.value, "code": d.code, "message": d.message,
+            "layer": d.layer, "file": d.file, "line": d.line, "column": d.column,
+            "hint": d.hint}
+
+
+def render_json(reports: list[Report]) -> str:
+    return json.dumps({"version": 1, "files": [report_dict(r) for r in reports]}, indent=2)

@@ -1,0 +1,112 @@
+"""Report -> a rich table (terminal), a markdown table, or GitHub workflow annotations."""
+
+from __future__ import annotations
+
+from convcalc.analysis import Report
+from convcalc.diagnostics import Severity
+from convcalc.render.common import bytes_text, count_text, rf_text, shape_text, si_text
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _has_rf(report: Report) -> bool:
+    return any(layer.receptive_field for layer in report.layers)
+
+
+def _rows(report: Report):
+    for index, layer in enumerate(report.layers):
+        rf = layer.receptive_field
+        yield (str(index), layer.name, layer.type, shape_text(layer.output_shape),
+               count_text(layer.params), count_text(layer.macs), rf_text(rf, "size"),
+               rf_text(rf, "stride"))
+
+
+def _summary(report: Report) -> list[tuple[str, str]]:
+    t, o = report.totals, report.options
+    return [
+        ("input", shape_text(report.input_shape)), ("output", shape_text(report.output_shape)),
+        ("params", f"{count_text(t.params)} ({bytes_text(t.param_bytes)} as {o.dtype})"),
+        ("MACs", f"{count_text(t.macs)} ({si_text(t.macs)})"),
+        ("FLOPs", f"{count_text(t.flops)} ({si_text(t.flops)})"),
+        ("activations", f"{bytes_text(t.activation_bytes)} in all, peak "
+                        f"{bytes_text(t.peak_activation_bytes)} (batch {o.batch}, {o.dtype})"),
+    ]
+
+
+def render_table(report: Report):
+    """A rich renderable: the layer table, the totals and the diagnostics."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    title = report.file + (f" ({report.name})" if report.name else "")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    rf = _has_rf(report)
+    for header, justify in (("#", "right"), ("name", "left"), ("type", "left"),
+                            ("output", "right"), ("params", "right"), ("MACs", "right"),
+                            ("RF", "right"), ("RF stride", "right")):
+        if header.startswith("RF") and not rf:
+            continue
+        table.add_column(header, justify=justify)
+    for row in _rows(report):
+        table.add_row(*(row if rf else row[:6]))
+    parts = [table] if report.layers else []
+    summary = Table.grid(padding=(0, 2))
+    for key, value in _summary(report):
+        summary.add_row(Text(key, style="bold"), value)
+    parts.append(summary)
+    for d in report.diagnostics:
+        line = Text(f"{d.location()}: ")
+        line.append(f"{d.severity.value}[{d.code}]", style=SEVERITY_STYLE[d.severity])
+        line.append(f" {d.layer + ': ' if d.layer else ''}{d.message}")
+        if d.hint:
+            line.append(f" (hint: {d.hint})", style="dim")
+        parts.append(line)
+    parts.append(Text(_verdict(report), style="bold green" if report.ok else "bold red"))
+    return Group(*parts)
+
+
+def _verdict(report: Report) -> str:
+    counts = {s: sum(1 for d in report.diagnostics if d.severity == s) for s in Severity}
+    words = [f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n]
+    return ("ok" if report.ok else "FAILED") + (f": {', '.join(words)}" if words else "")
+
+
+def render_markdown(report: Report) -> str:
+    rf = _has_rf(report)
+    headers = ["#", "name", "type", "output", "params", "MACs"] + (["RF", "RF stride"] if rf else [])
+    lines = [f"### {report.file}" + (f" ({report.name})" if report.name else ""), "",
+             "| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if h in ("#", "params", "MACs", "RF", "RF stride", "output")
+                            else "---" for h in headers) + "|"]
+    for row in _rows(report):
+        lines.append("| " + " | ".join(f"`{c}`" if i == 1 else c
+                                       for i, c in enumerate(row if rf else row[:6])) + " |")
+    lines.append("")
+    lines += [f"- **{k}**: {v}" for k, v in _summary(report)]
+    if report.diagnostics:
+        lines.append("")
+        lines += [f"- `{d.location()}` **{d.severity.value}[{d.code}]** "
+                  f"{d.layer + ': ' if d.layer else ''}{d.message}"
+                  + (f" _(hint: {d.hint})_" if d.hint else "") for d in report.diagnostics]
+    lines += ["", f"**{_verdict(report)}**", ""]
+    return "\n".join(lines)
+
+
+def render_github(report: Report) -> str:
+    """GitHub Actions workflow commands: ::error file=F,line=L,col=C,title=T::message"""
+    kind = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+    lines = []
+    for d in report.diagnostics:
+        where = ",".join(f"{k}={v}" for k, v in (("file", d.file), ("line", d.line),
+                                                ("col", d.column)) if v is not None)
+        message = f"{d.layer + ': ' if d.layer else ''}{d.message}" + (
+            f" (hint: {d.hint})" if d.hint else "")
+        lines.append(f"::{kind[d.severity]} {where},title={d.code}::{_escape(message)}")
+    lines.append(f"{report.file}: {_verdict(report)}; params {count_text(report.totals.params)}, "
+                 f"MACs {count_text(report.totals.macs)}")
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

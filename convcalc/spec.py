@@ -1,0 +1,221 @@
+"""YAML text -> Spec: the spec's structure, with the line and column of every value.
+
+PyYAML's `compose` keeps each node's start mark; values are rebuilt from the nodes as plain
+dicts and lists (`YMap`, `YSeq`) that remember where each entry stands, so that every
+diagnostic can point at the file. Nothing here knows layer kinds: that is the graph's job.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from convcalc.diagnostics import Diagnostic, SpecError, diag
+
+
+@dataclass(frozen=True)
+class Pos:
+    """1-based line and column in the spec file."""
+
+    line: int
+    column: int
+
+
+class YMap(dict):
+    """A mapping that remembers its own position and each key's value position."""
+
+    pos: Pos
+    value_pos: dict
+
+
+class YSeq(list):
+    """A sequence that remembers its own position and each item's position."""
+
+    pos: Pos
+    item_pos: list
+
+
+def _pos(node: yaml.Node) -> Pos:
+    return Pos(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (<<)
+        out = YMap()
+        out.pos, out.value_pos = _pos(node), {}
+        for key_node, value_node in node.value:
+            key = _build(key_node, loader, file)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise SpecError([diag("invalid-spec", f"a mapping key must be a plain word; got "
+                                      f"{key!r}").at(file, *_line_col(key_node))])
+            if key in out:
+                raise SpecError([diag("invalid-spec", f"key {key!r} appears twice in one mapping",
+                                      "keep one of them").at(file, *_line_col(key_node))])
+            out[key] = _build(value_node, loader, file)
+            out.value_pos[key] = _pos(value_node)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        out = YSeq(_build(item, loader, file) for item in node.value)
+        out.pos, out.item_pos = _pos(node), [_pos(item) for item in node.value]
+        return out
+    return loader.construct_object(node, deep=True)
+
+
+def _line_col(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load_yaml(text: str, file: str) -> Any:
+    """Parse YAML text into YMap / YSeq / scalars; a syntax error becomes a SpecError."""
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError([diag("invalid-spec", "the file is empty",
+                                  "start from a spec in specs/").at(file, 1, 1)])
+        return _build(node, loader, file)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(x) for x in (err.context, err.problem) if x)
+        raise SpecError([diag("yaml-syntax", message or "invalid YAML",
+                              "check indentation, colons and brackets").at(file, line, col)])
+    except yaml.YAMLError as err:
+        raise SpecError([diag("yaml-syntax", str(err)).at(file, 1, 1)])
+    finally:
+        loader.dispose()
+
+
+# -- the Spec structure ---------------------------------------------------------------------
+
+RESERVED = ("type", "name", "inputs", "expect", "repeat")
+TOP_KEYS = ("name", "input", "blocks", "layers", "expect", "description")
+EXPECT_KEYS = ("shape", "output", "params", "macs", "flops")
+
+
+@dataclass
+class LayerSpec:
+    """One entry of a `layers:` list, before blocks are expanded and ${...} evaluated."""
+
+    type: Any
+    pos: Pos
+    name: Any = None
+    inputs: Any = None
+    expect: Any = None
+    repeat: Any = None
+    params: dict = field(default_factory=dict)
+    param_pos: dict = field(default_factory=dict)
+    index: int = 0
+
+
+@dataclass
+class BlockSpec:
+    name: str
+    args: dict
+    layers: list[LayerSpec]
+    pos: Pos
+    arg_pos: dict = field(default_factory=dict)
+
+
+@dataclass
+class Spec:
+    file: str
+    name: str | None
+    input: Any
+    input_pos: Pos
+    layers: list[LayerSpec]
+    blocks: dict[str, BlockSpec]
+    expect: Any = None
+    expect_pos: Pos | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def did_you_mean(word: Any, options) -> str | None:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def parse_spec(text: str, file: str) -> Spec:
+    """YAML text -> Spec. Raises SpecError when the file cannot be read as a spec at all;
+    collects the other structural findings in Spec.diagnostics."""
+    data = load_yaml(text, file)
+    if not isinstance(data, YMap):
+        raise SpecError([diag("invalid-spec", "a spec is a mapping with `input:` and `layers:`",
+                              "see specs/ for examples").at(file, 1, 1)])
+    found: list[Diagnostic] = []
+    for key in data:
+        if key not in TOP_KEYS:
+            found.append(diag("unknown-parameter", f"unknown top-level key {key!r}",
+                              did_you_mean(key, TOP_KEYS) or f"top-level keys: {', '.join(TOP_KEYS)}")
+                         .at(file, *_at(data.value_pos[key])))
+    if "input" not in data or "layers" not in data:
+        missing = "input" if "input" not in data else "layers"
+        raise SpecError(found + [diag("invalid-spec", f"the spec has no `{missing}:`",
+                                      "a spec needs input: [C, H, W] and layers: [...]")
+                                 .at(file, *_at(data.pos))])
+    blocks = _parse_blocks(data.get("blocks"), data.value_pos.get("blocks", data.pos), file, found)
+    layers = _parse_layers(data["layers"], data.value_pos["layers"], file, found)
+    return Spec(file, data.get("name"), data["input"], data.value_pos["input"], layers, blocks,
+                data.get("expect"), data.value_pos.get("expect"), found)
+
+
+def _at(pos: Pos) -> tuple[int, int]:
+    return pos.line, pos.column
+
+
+def _parse_blocks(raw: Any, pos: Pos, file: str, found: list) -> dict[str, BlockSpec]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, YMap):
+        found.append(diag("invalid-spec", "`blocks:` must map block names to definitions")
+                     .at(file, *_at(pos)))
+        return {}
+    blocks = {}
+    for name, body in raw.items():
+        where = raw.value_pos[name]
+        if not isinstance(body, YMap) or "layers" not in body:
+            found.append(diag("invalid-spec", f"block {name!r} needs `layers:` (and optional "
+                              f"`args:`)").at(file, *_at(where)))
+            continue
+        for key in body:
+            if key not in ("args", "layers", "description"):
+                found.append(diag("unknown-parameter", f"unknown key {key!r} in block {name!r}",
+                                  did_you_mean(key, ("args", "layers")) or "a block has args and layers")
+                             .at(file, *_at(body.value_pos[key])))
+        args = body.get("args") or YMap()
+        if not isinstance(args, dict):
+            found.append(diag("invalid-spec", f"args of block {name!r} must be a mapping "
+                              "of names to defaults").at(file, *_at(body.value_pos["args"])))
+            args = YMap()
+        layers = _parse_layers(body["layers"], body.value_pos["layers"], file, found)
+        blocks[str(name)] = BlockSpec(str(name), dict(args), layers, where,
+                                      getattr(args, "value_pos", {}))
+    return blocks
+
+
+def _parse_layers(raw: Any, pos: Pos, file: str, found: list) -> list[LayerSpec]:
+    if not isinstance(raw, YSeq):
+        found.append(diag("invalid-spec", "`layers:` must be a list", "write one `- ` per layer")
+                     .at(file, *_at(pos)))
+        return []
+    layers = []
+    for index, (item, item_pos) in enumerate(zip(raw, raw.item_pos)):
+        if isinstance(item, str):
+            layers.append(LayerSpec(item, item_pos, index=index))
+        elif isinstance(item, YMap) and "type" in item:
+            reserved = {k: item[k] for k in RESERVED if k in item}
+            params = {k: v for k, v in item.items() if k not in RESERVED}
+            param_pos = dict(item.value_pos)
+            layers.append(LayerSpec(reserved["type"], item_pos, reserved.get("name"),
+                                    reserved.get("inputs"), reserved.get("expect"),
+                                    reserved.get("repeat"), params, param_pos, index))
+        else:
+            found.append(diag("invalid-spec", "a layer is a type name (`- relu`) or a mapping "
+                              "with `type:`", "e.g. - {type: conv2d, out_channels: 64, "
+                              "kernel_size: 3}").at(file, *_at(item_pos)))
+    return layers
