@@ -90,7 +90,7 @@ def _print(reports, format: Format) -> None:
     else:
         from rich.console import Console
         from convcalc.render.text import render_table
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for report in reports:
             console.print(render_table(report))
 

@@ -29,6 +29,8 @@ from convcalc.executor.kernels_common import (
 # Patch matrices larger than this are built and multiplied in blocks of output rows, so a
 # large batch never needs gigabytes of scratch. Below it, one block: measured fastest.
 PATCH_BLOCK_BYTES = 64 * 2**20
+# Depthwise convs accumulate tap by tap over blocks of output rows of this size.
+DEPTHWISE_BLOCK_BYTES = 256 * 2**10
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,7 +125,8 @@ def _patch_matmul(xp, prepared: ConvWeight, stride, dilation, out_size) -> np.nd
         windows = sampled.reshape(sampled.shape[:-1] + (1,) * len(kernel) + sampled.shape[-1:])
     else:
         windows = window_view(xp, kernel, stride, dilation, out_size)
-    blocks = list(_blocks(windows.shape[0], windows.shape[1], prod(windows.shape[2:]) * 4))
+    blocks = list(_blocks(windows.shape[0], windows.shape[1], prod(windows.shape[2:]) * 4,
+                          PATCH_BLOCK_BYTES))
     if len(blocks) == 1:
         return _block_matmul(windows, prepared, groups)
     out = np.empty((windows.shape[0],) + tuple(out_size) + (prepared.out_channels,), np.float32)
@@ -132,14 +135,15 @@ def _patch_matmul(xp, prepared: ConvWeight, stride, dilation, out_size) -> np.nd
     return out
 
 
-def _blocks(batch: int, rows: int, row_bytes: int):
-    """Index tuples splitting (N, out_0) so each block's patch matrix stays under the limit."""
+def _blocks(batch: int, rows: int, row_bytes: int, limit: int):
+    """Index tuples splitting (N, out_0) into blocks of at most `limit` bytes (>= one row):
+    whole batch items when one item fits, else rows of one item."""
     item_bytes = rows * row_bytes
-    if item_bytes <= PATCH_BLOCK_BYTES:
-        step = max(1, PATCH_BLOCK_BYTES // item_bytes)
+    if item_bytes <= limit:
+        step = max(1, limit // item_bytes)
         yield from ((slice(n, n + step),) for n in range(0, batch, step))
         return
-    step = max(1, PATCH_BLOCK_BYTES // row_bytes)
+    step = max(1, limit // row_bytes)
     for n in range(batch):
         yield from ((slice(n, n + 1), slice(r, r + step)) for r in range(0, rows, step))
 
@@ -162,22 +166,34 @@ def _block_matmul(windows: np.ndarray, prepared: ConvWeight, groups: int) -> np.
 def _depthwise(xp, per_tap, kernel, stride, dilation, out_size) -> np.ndarray:
     """out[n, o, c*m + j] = sum_t xpad[n, o*s + t*d, c] * w[c*m + j, 0, t] (groups == Cin).
 
-    A loop over the K kernel taps: each step is one vectorized multiply-add over the whole
-    (N, *out, C) output, measured faster than a batched matmul with Cin_g == 1.
+    A loop over the K kernel taps, each one vectorized multiply-add over a block of output
+    rows. Measured (112x112x32, 3x3) against a batched matmul with Cin_g == 1 and against
+    one pass over the whole output: blocks of ~256 KB that stay in cache are 3x faster, and
+    weights tiled along the last output axis let numpy run one long inner loop per row.
     """
     windows = window_view(xp, kernel, stride, dilation, out_size)
     channels, multiplier = per_tap.shape[1], per_tap.shape[2]
-    shape = (xp.shape[0],) + tuple(out_size) + ((channels,) if multiplier == 1 else (channels, multiplier))
-    out, term = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    tail = (channels,) if multiplier == 1 else (channels, multiplier)
+    tiled = np.ascontiguousarray(np.broadcast_to(  # (K, out_last, C[, m])
+        per_tap[:, None, :, 0] if multiplier == 1 else per_tap[:, None],
+        (per_tap.shape[0], out_size[-1]) + tail))
+    out = np.empty((xp.shape[0],) + tuple(out_size) + tail, np.float32)
+    row_bytes = prod(out.shape[2:]) * 4
+    for index in _blocks(out.shape[0], out.shape[1], row_bytes, DEPTHWISE_BLOCK_BYTES):
+        _depthwise_block(windows[index], tiled, kernel, out[index], multiplier)
+    return out.reshape(out.shape[:1 + len(kernel)] + (-1,))
+
+
+def _depthwise_block(windows, tiled, kernel, out, multiplier) -> None:
+    """out = sum_t windows[..., t, :] * tiled[t] for one block of output rows (in place)."""
+    term = np.empty_like(out)
     for number, tap in taps(windows, kernel):
         source = tap if multiplier == 1 else tap[..., None]
-        weight = per_tap[number, :, 0] if multiplier == 1 else per_tap[number]
         if number == 0:
-            np.multiply(source, weight, out=out)
+            np.multiply(source, tiled[number], out=out)
         else:
-            np.multiply(source, weight, out=term)
+            np.multiply(source, tiled[number], out=term)
             out += term
-    return out.reshape(out.shape[:1 + len(kernel)] + (-1,))
 
 
 def conv_transpose(x, weight, bias, stride, padding, output_padding, dilation, groups=1) -> np.ndarray:

@@ -7,12 +7,22 @@ import math
 
 from convcalc.layers.base import Inference, Layer, LayerError, P, RFStep, register
 
-AXIS_WORDS = ("channels", "axis 1", "axis 2", "axis 3")
-
-
 def _axis_word(shape_len: int, axis: int) -> str:
     spatial = {2: ("length",), 3: ("height", "width"), 4: ("depth", "height", "width")}
     return "channels" if axis == 0 else spatial.get(shape_len, ("axis",) * 4)[axis - 1]
+
+
+def _differences(shapes, axes, rank: int, broadcast: bool = False) -> str:
+    """'height and width differ by 27 (27 vs 54)', grouping axes that differ alike."""
+    found: dict[tuple, list[str]] = {}
+    for axis in axes:
+        sizes = tuple(sorted({s[axis] for s in shapes} - ({1} if broadcast else set())))
+        if len(sizes) > 1:
+            found.setdefault(sizes, []).append(_axis_word(rank, axis))
+    parts = [f"{' and '.join(words)} differ{'s' if len(words) == 1 else ''} by "
+             f"{sizes[-1] - sizes[0]} ({' vs '.join(map(str, sizes))})"
+             for sizes, words in found.items()]
+    return "; ".join(parts)
 
 
 class _Broadcast(Layer):
@@ -37,11 +47,8 @@ class _Broadcast(Layer):
         if axis == 0:
             raise LayerError("channel-mismatch", f"{self.type} of {listed}: channels differ",
                              "project one input with a 1x1 conv to the other's channel count")
-        sizes = sorted({s[axis] for s in padded})
-        word = _axis_word(rank, axis)
-        raise LayerError("shape-mismatch",
-                         f"{self.type} of {listed}: {word} differ by {sizes[-1] - sizes[0]} "
-                         f"({' vs '.join(map(str, sizes))})",
+        raise LayerError("shape-mismatch", f"{self.type} of {listed}: "
+                         + _differences(padded, range(1, rank), rank, broadcast=True),
                          "crop the larger input ({type: crop, to: <smaller layer>}) or pad the "
                          "smaller one; check strides and paddings on each path")
 
@@ -74,16 +81,13 @@ class Concat(Layer):
             raise LayerError("invalid-value", f"dim {self.dim} is not a non-batch axis of a "
                              f"{rank + 1}-axis tensor (dims count the batch axis)", "use dim: 1")
         axis = self.dim % (rank + 1) - 1
-        for other in range(rank):
-            sizes = sorted({s[other] for s in shapes})
-            if other != axis and len(sizes) > 1:
-                listed = ", ".join(str(list(s)) for s in shapes)
-                raise LayerError(
-                    "shape-mismatch",
-                    f"concat of {listed}: {_axis_word(rank, other)} differ by "
-                    f"{sizes[-1] - sizes[0]} ({' vs '.join(map(str, sizes))})",
-                    "crop the larger input to the smaller ({type: crop, to: <layer>}), as U-Net "
-                    "does, or pad the smaller")
+        others = [a for a in range(rank) if a != axis and len({s[a] for s in shapes}) > 1]
+        if others:
+            listed = ", ".join(str(list(s)) for s in shapes)
+            raise LayerError("shape-mismatch",
+                             f"concat of {listed}: " + _differences(shapes, others, rank),
+                             "crop the larger input to the smaller ({type: crop, to: <layer>}), "
+                             "as U-Net does, or pad the smaller")
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return Inference(tuple(out), 0, 0)

@@ -91,7 +91,7 @@ def _invalid_stride(f: ar.Fit, i, k, s, pb, pa, d, where, ndim, axes) -> Diagnos
     before = total // 2
     hints = [f"input {above}" + (f" (or {below})" if below > 0 and below != i else "") +
              " on this axis",
-             f"padding [{before}, {total - before}] (total {total})"]
+             f"padding [{before}, {total - before}] (before, after; total {total})"]
     if f.remainder % d == 0:
         hints.append(f"kernel_size {k + f.remainder // d}")
     return diag("invalid-stride",

@@ -50,11 +50,13 @@ def render_table(report: Report):
         table.add_column(header, justify=justify)
     for row in _rows(report):
         table.add_row(*(row if rf else row[:6]))
-    parts = [table] if report.layers else []
-    summary = Table.grid(padding=(0, 2))
-    for key, value in _summary(report):
-        summary.add_row(Text(key, style="bold"), value)
-    parts.append(summary)
+    if report.layers:
+        summary = Table.grid(padding=(0, 2))
+        for key, value in _summary(report):
+            summary.add_row(Text(key, style="bold"), value)
+        parts = [table, summary]
+    else:
+        parts = [Text(f"{title}: no layer could be analysed", style="bold")]
     for d in report.diagnostics:
         line = Text(f"{d.location()}: ")
         line.append(f"{d.severity.value}[{d.code}]", style=SEVERITY_STYLE[d.severity])
@@ -83,7 +85,8 @@ def render_markdown(report: Report) -> str:
         lines.append("| " + " | ".join(f"`{c}`" if i == 1 else c
                                        for i, c in enumerate(row if rf else row[:6])) + " |")
     lines.append("")
-    lines += [f"- **{k}**: {v}" for k, v in _summary(report)]
+    if report.layers:
+        lines += [f"- **{k}**: {v}" for k, v in _summary(report)]
     if report.diagnostics:
         lines.append("")
         lines += [f"- `{d.location()}` **{d.severity.value}[{d.code}]** "
