@@ -73,7 +73,8 @@ class Fit:
 
     `remainder` = (i + p_b + p_a - k_eff) mod s rows at the end of the padded axis are never
     read. Of those, `dropped_rows` are real input and `dropped_padding` are padding.
-    `skipped_rows` counts real rows between windows that no window reads (stride > k_eff).
+    `skipped_rows` counts real rows before the last window that no window reads: the gaps
+    between windows when stride > k_eff, or the holes of a dilated kernel that no other window fills.
     """
 
     remainder: int
@@ -97,11 +98,25 @@ def fit(size: int, kernel: int, stride: int = 1, pad_before: int = 0, pad_after:
     remainder = span % stride
     tail_start, last_real = size + pad_before + pad_after - remainder, pad_before + size - 1
     dropped_rows = max(0, last_real - max(tail_start, pad_before) + 1)
+    windows = span // stride + 1
     skipped = 0
-    if stride > k_eff:
-        windows = span // stride + 1
+    if dilation > 1:
+        skipped = _real_rows_in_holes(windows, kernel, stride, pad_before, size, dilation)
+    elif stride > k_eff:
         skipped = _real_rows_between_windows(windows, k_eff, stride, pad_before, size)
     return Fit(remainder, dropped_rows, remainder - dropped_rows, skipped)
+
+
+def _real_rows_in_holes(windows: int, kernel: int, stride: int, pad_before: int, size: int,
+                        dilation: int) -> int:
+    """Real rows that no tap j*s + t*d of a dilated window reads (enumerated: dilation is rare)."""
+    last_read = (windows - 1) * stride + dilation * (kernel - 1)
+    read = bytearray(last_read + 1)
+    for t in range(kernel):  # tap t of every window: rows t*d + j*s, j < windows
+        start = t * dilation
+        read[start:start + (windows - 1) * stride + 1:stride] = b"\1" * windows
+    end = min(pad_before + size, last_read + 1)
+    return sum(1 for x in range(pad_before, end) if not read[x])
 
 
 def _real_rows_between_windows(windows: int, k_eff: int, stride: int, pad_before: int,

@@ -234,6 +234,10 @@ class _Builder:
             self.error("invalid-spec", f"block {block.name!r} has no layers", block.pos, full)
             return None
         self.aliases[full] = last
+        output = self.names.get(self._final(last))
+        if entry.expect is not None and output is not None:  # a block's expect checks its output
+            output.expect = {**output.expect, **self._expect(entry, scope, full)}
+            output.expect_pos = entry.param_pos.get("expect", entry.pos)
         return full
 
     def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope):

@@ -61,16 +61,23 @@ def fit_diagnostics(spatial, kernel, stride, pads: Pads, dilation) -> list[Diagn
         if f.remainder:
             notes.append(_invalid_stride(f, i, k, s, pb, pa, d, where, ndim, axes))
         if f.skipped_rows:
-            k_eff = ar.effective_kernel(k, d)
-            pointwise = k_eff == 1
-            notes.append(diag(
-                "skipped-input",
-                f"stride {s} > effective kernel {k_eff} on {where}: {f.skipped_rows} of {i} "
-                f"input {_axis_noun(ndim, axes[0])} are never read (between windows)"
+            notes.append(_skipped_input(f, i, k, s, d, where, _axis_noun(ndim, axes[0])))
+    return notes
+
+
+def _skipped_input(f: ar.Fit, i, k, s, d, where, noun) -> Diagnostic:
+    k_eff = ar.effective_kernel(k, d)
+    unread = f"{f.skipped_rows} of {i} input {noun} are never read"
+    if s <= k_eff:  # the holes of a dilated kernel
+        return diag("skipped-input", f"dilation {d} with stride {s} on {where} leaves holes: "
+                    f"{unread}", "use a stride that does not divide the dilation's gaps "
+                    "evenly, or stack dilations with co-prime rates (Wang et al. 2018)")
+    pointwise = k_eff == 1
+    return diag("skipped-input",
+                f"stride {s} > effective kernel {k_eff} on {where}: {unread} (between windows)"
                 + (" - a 1-wide subsampling, as in ResNet's projection shortcuts" if pointwise else ""),
                 f"use kernel_size >= {s}, or pool before a stride-1 layer",
-                Severity.INFO if pointwise else Severity.WARNING))
-    return notes
+                Severity.INFO if pointwise else Severity.WARNING)
 
 
 def _invalid_stride(f: ar.Fit, i, k, s, pb, pa, d, where, ndim, axes) -> Diagnostic:
