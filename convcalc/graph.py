@@ -207,6 +207,9 @@ class _Builder:
             self.error("invalid-value", f"inputs must be a layer name or a list of names; got "
                        f"{raw!r}", where, full)
             return None
+        item_pos = getattr(entry.inputs, "item_pos", None)
+        if item_pos is not None and len(item_pos) == len(raw):
+            return list(zip(raw, item_pos))  # point at the very name
         return [(r, where) for r in raw]
 
     def expand_block(self, block: BlockSpec, entry: LayerSpec, full: str, inputs, scope: _Scope):
@@ -220,7 +223,7 @@ class _Builder:
         for key, value in entry.params.items():
             if key not in block.args:
                 self.error("unknown-parameter", f"block {block.name!r} has no argument {key!r}",
-                           entry.param_pos.get(key, entry.pos), full,
+                           entry.key_pos.get(key, entry.pos), full,
                            did_you_mean(key, block.args) or
                            f"its arguments: {', '.join(block.args) or 'none'}")
                 continue
@@ -253,7 +256,7 @@ class _Builder:
                 ok = False
                 known = [*kind.cls.params, "name", "inputs", "expect", "repeat"]
                 self.error("unknown-parameter", f"{type_name} has no parameter {key!r}",
-                           entry.param_pos.get(key, entry.pos), full,
+                           entry.key_pos.get(key, entry.pos), full,
                            did_you_mean(key, known) or f"its parameters: "
                            f"{', '.join(kind.cls.params) or 'none'}")
         for key, p in kind.cls.params.items():

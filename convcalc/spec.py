@@ -25,9 +25,10 @@ class Pos:
 
 
 class YMap(dict):
-    """A mapping that remembers its own position and each key's value position."""
+    """A mapping that remembers its own position, each key's position and each value's."""
 
     pos: Pos
+    key_pos: dict
     value_pos: dict
 
 
@@ -46,7 +47,7 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<)
         out = YMap()
-        out.pos, out.value_pos = _pos(node), {}
+        out.pos, out.key_pos, out.value_pos = _pos(node), {}, {}
         for key_node, value_node in node.value:
             key = _build(key_node, loader, file)
             if not isinstance(key, (str, int, float, bool)) or key is None:
@@ -56,6 +57,7 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
                 raise SpecError([diag("invalid-spec", f"key {key!r} appears twice in one mapping",
                                       "keep one of them").at(file, *_line_col(key_node))])
             out[key] = _build(value_node, loader, file)
+            out.key_pos[key] = _pos(key_node)
             out.value_pos[key] = _pos(value_node)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -109,7 +111,8 @@ class LayerSpec:
     expect: Any = None
     repeat: Any = None
     params: dict = field(default_factory=dict)
-    param_pos: dict = field(default_factory=dict)
+    param_pos: dict = field(default_factory=dict)  # key -> position of its value
+    key_pos: dict = field(default_factory=dict)  # key -> position of the key itself
     index: int = 0
 
 
@@ -152,7 +155,7 @@ def parse_spec(text: str, file: str) -> Spec:
         if key not in TOP_KEYS:
             found.append(diag("unknown-parameter", f"unknown top-level key {key!r}",
                               did_you_mean(key, TOP_KEYS) or f"top-level keys: {', '.join(TOP_KEYS)}")
-                         .at(file, *_at(data.value_pos[key])))
+                         .at(file, *_at(data.key_pos[key])))
     if "input" not in data or "layers" not in data:
         missing = "input" if "input" not in data else "layers"
         raise SpecError(found + [diag("invalid-spec", f"the spec has no `{missing}:`",
@@ -186,7 +189,7 @@ def _parse_blocks(raw: Any, pos: Pos, file: str, found: list) -> dict[str, Block
             if key not in ("args", "layers", "description"):
                 found.append(diag("unknown-parameter", f"unknown key {key!r} in block {name!r}",
                                   did_you_mean(key, ("args", "layers")) or "a block has args and layers")
-                             .at(file, *_at(body.value_pos[key])))
+                             .at(file, *_at(body.key_pos[key])))
         args = body.get("args") or YMap()
         if not isinstance(args, dict):
             found.append(diag("invalid-spec", f"args of block {name!r} must be a mapping "
@@ -210,10 +213,10 @@ def _parse_layers(raw: Any, pos: Pos, file: str, found: list) -> list[LayerSpec]
         elif isinstance(item, YMap) and "type" in item:
             reserved = {k: item[k] for k in RESERVED if k in item}
             params = {k: v for k, v in item.items() if k not in RESERVED}
-            param_pos = dict(item.value_pos)
             layers.append(LayerSpec(reserved["type"], item_pos, reserved.get("name"),
                                     reserved.get("inputs"), reserved.get("expect"),
-                                    reserved.get("repeat"), params, param_pos, index))
+                                    reserved.get("repeat"), params, dict(item.value_pos),
+                                    dict(item.key_pos), index))
         else:
             found.append(diag("invalid-spec", "a layer is a type name (`- relu`) or a mapping "
                               "with `type:`", "e.g. - {type: conv2d, out_channels: 64, "
