@@ -228,6 +228,8 @@ class _Builder:
                            f"its arguments: {', '.join(block.args) or 'none'}")
                 continue
             env[key] = self._eval(value, scope, entry.param_pos.get(key, entry.pos), full)
+        if any(value is _FAILED for value in env.values()):
+            return None  # reported where the argument is given: no cascade inside the block
         inner_inputs = [self._resolve_name(name, scope, pos, full) for name, pos in inputs]
         if any(i is None for i in inner_inputs):
             return None
