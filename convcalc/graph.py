@@ -234,10 +234,12 @@ class _Builder:
         if any(i is None for i in inner_inputs):
             return None
         inner = _Scope(f"{full}.", inner_inputs, env, {}, (*scope.stack, block.name))
-        last = self.expand(block.layers, inner)
-        if last is None or last in inner_inputs:
+        if not block.layers:
             self.error("invalid-spec", f"block {block.name!r} has no layers", block.pos, full)
             return None
+        last = self.expand(block.layers, inner)
+        if last is None or last in inner_inputs:
+            return None  # its layers' errors are reported
         self.aliases[full] = last
         output = self.names.get(self._final(last))
         if entry.expect is not None and output is not None:  # a block's expect checks its output
