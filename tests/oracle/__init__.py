@@ -1,0 +1,1 @@
+"""Independent loop references (test oracle) for the convcalc executor."""
