@@ -22,6 +22,16 @@ def fail_usage(message: str) -> None:
     raise typer.Exit(2)
 
 
+def console():
+    """A rich console: the terminal's width on a terminal; wide enough for whole tables when
+    the output goes to a file or a CI log, so that names are never cut."""
+    from rich.console import Console
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=True, width=240)
+    return out
+
+
 def parse_shape(text: str, what: str = "--input") -> tuple[int, ...]:
     """'3x224x224', '224x224' or '224' -> a tuple of positive ints."""
     try:

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from convcalc.cli import app, fail_usage, parse_shape
+from convcalc.cli import app, console, fail_usage, parse_shape
 
 
 class Format(str, Enum):
@@ -88,17 +88,15 @@ def _print(reports, format: Format) -> None:
         from convcalc.render.text import render_github
         typer.echo("\n".join(render_github(r) for r in reports))
     else:
-        from rich.console import Console
         from convcalc.render.text import render_table
-        console = Console(highlight=False, soft_wrap=True)
+        out = console()
         for report in reports:
-            console.print(render_table(report))
+            out.print(render_table(report))
 
 
 @app.command()
 def kinds() -> None:
     """List the layer kinds a spec may use, with their parameters."""
-    from rich.console import Console
     from rich.table import Table
     from convcalc.layers import REGISTRY
 
@@ -108,7 +106,7 @@ def kinds() -> None:
     for name, kind in sorted(REGISTRY.items()):
         params = ", ".join(_param_text(k, p) for k, p in kind.cls.params.items())
         table.add_row(name, kind.cls.summary, params)
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 def _param_text(name: str, p) -> str:

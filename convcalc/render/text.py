@@ -47,7 +47,8 @@ def render_table(report: Report):
                             ("RF", "right"), ("RF stride", "right")):
         if header.startswith("RF") and not rf:
             continue
-        table.add_column(header, justify=justify)
+        table.add_column(header, justify=justify, overflow="fold",
+                         no_wrap=header != "name")
     for row in _rows(report):
         table.add_row(*(row if rf else row[:6]))
     if report.layers:
