@@ -12,8 +12,6 @@ pools all read their inputs through it (tinygrad's "one window primitive"):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from math import prod
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -113,8 +111,3 @@ def taps(window: np.ndarray, kernel: Sequence[int]) -> Iterator[tuple[int, np.nd
 def strided_rows(length: int, start: int, stride: int) -> slice:
     """The slice start, start+s, ..., start+(length-1)*s."""
     return slice(start, start + (length - 1) * stride + 1, stride)
-
-
-def positions(shape: Sequence[int]) -> int:
-    """Number of positions of a spatial shape: prod(shape)."""
-    return prod(shape)

@@ -7,7 +7,9 @@ Strategy (measured on the 2-core target, see benchmarks/bench_kernels.py):
 - other convs: one `window_view`, one copy into a contiguous (N*P, K*Cin) patch matrix
   (K = prod(kernel); patch columns ordered (*kernel, Cin), which keeps runs of k_w*Cin
   contiguous floats in channels-last data) and one BLAS matmul with a pre-transposed weight.
-- groups: the same, with a leading group axis and one batched np.matmul.
+- groups: the same on a group-major copy of the input, with a leading group axis and one
+  batched np.matmul.
+- large inputs: patches are built and multiplied in cache-sized blocks of output rows.
 - depthwise (groups == Cin): a multiply-accumulate over the K kernel taps.
 
 Runners can prepare weights once per network with `conv_prepared_weight` and
@@ -26,9 +28,13 @@ from convcalc.executor.kernels_common import (
     as_float32, check_rank, pad, padding_pairs, spatial_tuple, strided_rows, taps, window_view,
 )
 
-# Patch matrices larger than this are built and multiplied in blocks of output rows, so a
-# large batch never needs gigabytes of scratch. Below it, one block: measured fastest.
-PATCH_BLOCK_BYTES = 64 * 2**20
+# Patch matrices are built and multiplied in blocks of output rows (whole batch items when
+# they fit) of about this size: the block is consumed by the matmul while still in cache, and
+# scratch memory stays bounded. Measured with benchmarks/bench_kernels.py shapes, batch 8:
+# 4 MB blocks are 1.2-2x faster than one big patch matrix; batch 1 is unchanged. A block
+# keeps at least PATCH_BLOCK_MIN_ROWS patch rows so each matmul stays large enough for BLAS.
+PATCH_BLOCK_BYTES = 4 * 2**20
+PATCH_BLOCK_MIN_ROWS = 2048
 # Depthwise convs accumulate tap by tap over blocks of output rows of this size.
 DEPTHWISE_BLOCK_BYTES = 256 * 2**10
 
@@ -123,31 +129,39 @@ def _patch_matmul(xp, prepared: ConvWeight, stride, dilation, out_size) -> np.nd
     if groups > 1:  # group-major copy of the input first: the patch copy then moves runs of
         # k_w*Cin_g floats instead of Cin_g (measured 3x faster on ResNeXt's 3x3, 32 groups)
         split = xp.reshape(xp.shape[:-1] + (groups, -1))
-        xp = np.ascontiguousarray(np.moveaxis(split, -2, 0)).reshape((-1,) + xp.shape[1:-1] + (split.shape[-1],))
+        group_major = np.ascontiguousarray(np.moveaxis(split, -2, 0))  # (G, N, *padded, Cin_g)
+        xp = group_major.reshape((-1,) + group_major.shape[2:])
     if all(k == 1 for k in kernel):  # 1x1: subsample, then a plain matmul (no copy at stride 1)
         sampled = xp[(slice(None),) + tuple(strided_rows(o, 0, s) for o, s in zip(out_size, stride))]
         windows = sampled.reshape(sampled.shape[:-1] + (1,) * len(kernel) + sampled.shape[-1:])
     else:
         windows = window_view(xp, kernel, stride, dilation, out_size)
     windows = windows.reshape((groups, -1) + windows.shape[1:])  # (G, N, *out, *k, Cin_g)
-    blocks = list(_blocks(windows.shape[1], windows.shape[2], groups * prod(windows.shape[3:]) * 4,
-                          PATCH_BLOCK_BYTES))
-    if len(blocks) == 1:
-        return _block_matmul(windows, prepared.matrix)
+    patch_row_bytes = groups * prod(windows.shape[-1 - len(kernel):]) * 4
+    limit = max(PATCH_BLOCK_BYTES, PATCH_BLOCK_MIN_ROWS * patch_row_bytes)
+    blocks = list(_blocks(windows.shape[1], windows.shape[2], groups * prod(windows.shape[3:]) * 4, limit))
     out = np.empty((windows.shape[1],) + tuple(out_size) + (prepared.out_channels,), np.float32)
-    for index in blocks:  # only for patch matrices above PATCH_BLOCK_BYTES: bounds scratch memory
-        out[index] = _block_matmul(windows[(slice(None),) + index], prepared.matrix)
+    if len(blocks) == 1 or (groups == 1 and windows.flags.c_contiguous):  # 1x1, stride 1: no copy
+        blocks = [(slice(None),)]
+    for index in blocks:  # blocks of batch items or rows: see PATCH_BLOCK_BYTES
+        _block_matmul(windows[(slice(None),) + index], prepared.matrix, out[index])
     return out
 
 
-def _block_matmul(windows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """windows (G, B, *out, *k, Cin_g) @ matrix (G, K*Cin_g, Cout_g) -> (B, *out, G*Cout_g)."""
+def _block_matmul(windows: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:
+    """out (B, *out, G*Cout_g) = windows (G, B, *out, *k, Cin_g) @ matrix (G, K*Cin_g, Cout_g).
+
+    `out` is a C-contiguous block of the result (whole items, or whole rows of one item).
+    """
     groups, depth = matrix.shape[0], matrix.shape[1]
-    lead = windows.shape[1:2 + (windows.ndim - 3) // 2]  # (B, *out)
-    patches = windows.reshape(groups, prod(lead), depth)  # the one copy (none for 1x1, stride 1)
+    rows = out.size // out.shape[-1]
+    patches = windows.reshape(groups, rows, depth)  # the one copy (none for 1x1, stride 1)
+    target = out.view()
+    target.shape = (rows, groups, matrix.shape[2])  # raises rather than reshaping into a copy
     if groups == 1:
-        return (patches[0] @ matrix[0]).reshape(lead + (-1,))
-    return np.matmul(patches, matrix).transpose(1, 0, 2).reshape(lead + (-1,))
+        np.matmul(patches[0], matrix[0], out=target[:, 0])
+    else:
+        target[...] = np.matmul(patches, matrix).transpose(1, 0, 2)
 
 
 def _blocks(batch: int, rows: int, row_bytes: int, limit: int):
