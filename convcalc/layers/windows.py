@@ -105,7 +105,7 @@ def _invalid_stride(f: ar.Fit, i, k, s, pb, pa, d, where, ndim, axes) -> Diagnos
                 f"{head} the last {f.dropped_rows} input {noun if f.dropped_rows > 1 else noun[:-1]}"
                 f" ({end}) {'are' if f.dropped_rows > 1 else 'is'} never read",
                 "use " + ", or ".join(hints) + "; `convcalc sizes` lists input sizes that fit",
-                Severity.WARNING)
+                Severity.INFO if k_eff == 1 else Severity.WARNING)  # 1-wide: one more skipped row
 
 
 def _axis_name(ndim: int, axis: int) -> str:
