@@ -3,7 +3,8 @@ kinds constructed and checked, nodes in topological order.
 
 Naming: a layer's name is its `name:` or, unnamed, `<type>_<i>` with i its 0-based position in
 its `layers:` list. Inside a block instance names are prefixed with the instance's name, and
-with `repeat: N` also with the copy's index: `layer1.0.conv1`, as PyTorch's state_dict names.
+with `repeat: N` also with the copy's index: `layer1.0.conv1`, as PyTorch's state_dict names
+(`repeat: {count: N, start: K}` numbers the copies from K).
 A block's output is its last layer; the instance's name refers to it.
 """
 
@@ -174,16 +175,21 @@ class _Builder:
 
     def expand_entry(self, entry: LayerSpec, type_name: str, full: str, previous: str | None,
                      scope: _Scope) -> str | None:
-        repeat = self._eval(entry.repeat, scope, entry.param_pos.get("repeat", entry.pos), full)
-        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool)
-                                   or repeat < 1):
-            self.error("invalid-value", f"repeat must be a positive integer; got {repeat!r}",
-                       entry.param_pos.get("repeat", entry.pos), full)
+        where = entry.param_pos.get("repeat", entry.pos)
+        repeat = self._eval(entry.repeat, scope, where, full)
+        start = 0
+        if isinstance(repeat, dict) and set(repeat) <= {"count", "start"} and "count" in repeat:
+            repeat, start = repeat["count"], repeat.get("start", 0)
+        if repeat is not None and not (_positive(repeat) and (start == 0 or _positive(start))):
+            self.error("invalid-value", f"repeat must be a positive integer or {{count: N, "
+                       f"start: K}}; got {entry.repeat!r}", where, full,
+                       "start numbers the copies from K (torchvision's layer2.1, layer2.2 after "
+                       "a different layer2.0)")
             return None
         inputs = self._inputs(entry, scope, previous, full)
         if inputs is None:
             return None
-        copies = [full] if repeat is None else [f"{full}.{i}" for i in range(repeat)]
+        copies = [full] if repeat is None else [f"{full}.{start + i}" for i in range(repeat)]
         current = inputs
         for copy in copies:
             if type_name in self.spec.blocks:
@@ -409,6 +415,10 @@ class _CycleFound(Exception):
 
 _FAILED = object()
 _RESOLVED = "\0"  # marks a name that is already a full name (a default input)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _resolved(full_name: str) -> str:

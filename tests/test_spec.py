@@ -152,3 +152,34 @@ def test_top_level_typo_and_missing_layers():
     codes = [(d.code, d.line, d.column) for d in report.diagnostics]
     assert ("unknown-parameter", 2, 1) in codes and ("invalid-spec", 1, 1) in codes
     assert any(d.hint == "did you mean 'layers'?" for d in report.diagnostics)
+
+
+def test_repeat_can_start_numbering_after_a_different_first_copy():
+    # torchvision's layer2: a first block with a stride and a shortcut, then plain copies
+    report = check("""
+        input: [8, 16, 16]
+        blocks:
+          unit:
+            args: {stride: 1}
+            layers:
+              - {type: conv2d, name: conv, out_channels: 8, kernel_size: 3, padding: 1, stride: "${stride}"}
+        layers:
+          - {type: unit, name: layer2.0, stride: 2}
+          - {type: unit, name: layer2, repeat: {count: 2, start: 1}}
+          - {type: relu, name: out, inputs: [layer2]}
+        """)
+    assert [l.name for l in report.layers] == ["layer2.0.conv", "layer2.1.conv", "layer2.2.conv",
+                                               "out"]
+    assert report.layers[1].inputs == ["layer2.0.conv"]
+    assert report.layers[3].inputs == ["layer2.2.conv"] and report.output_shape == (8, 8, 8)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "true", "{count: 0}", "{count: 2, first: 1}",
+                                 "{start: 1}", "2.5"])
+def test_bad_repeat_is_reported(bad):
+    report = check(f"""
+        input: [8, 16, 16]
+        layers:
+          - {{type: relu, name: r, repeat: {bad}}}
+        """)
+    assert [d.code for d in report.diagnostics] == ["invalid-value"]
