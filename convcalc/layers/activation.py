@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.base import Inference, Layer, LayerError, P, register
+from convcalc.layers.base import Inference, Layer, LayerError, P, RFStep, register
 
 
 class Elementwise(Layer):
@@ -21,6 +21,10 @@ class Elementwise(Layer):
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
         return Inference(shape, 0, self.flops_per_element * math.prod(shape))
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import ACTIVATIONS
+        return ACTIVATIONS[self.type](inputs[0], **self.values)
 
 
 @register("relu")
@@ -101,12 +105,26 @@ class Softmax(Elementwise):
                              "use dim: 1 for channels")
         return super().infer(shapes, refs)
 
+    def rf_steps(self, shapes, out):
+        """Whole along a spatial dim (its sum spans that axis); element-wise elsewhere."""
+        axis = self.dim % (len(out) + 1) - 2  # PyTorch dim (batch = 0, channels = 1) -> axis
+        return [RFStep(whole=a == axis) for a in range(len(out) - 1)]
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import softmax
+        from convcalc.executor.layout import channels_last_axis
+        (x,) = inputs
+        return softmax(x, channels_last_axis(self.dim, x.ndim))
+
 
 @register("dropout")
 class Dropout(Elementwise):
     summary = "the identity at inference (p is kept for the record)"
     params = {"p": P("float", 0.5, minimum=0)}
     flops_per_element = 0
+
+    def forward(self, inputs, params, refs):
+        return inputs[0]
 
 
 @register("identity")

@@ -113,6 +113,32 @@ class Layer:
         return {name: getattr(self, name) for name, p in self.params.items()
                 if p.kind == "ref" and getattr(self, name, None) is not None}
 
+    # -- the NumPy forward (convcalc.executor; numpy is imported there, never at import) ----
+    ref_outputs: ClassVar[dict[str, str]] = {}
+    """ref param -> the side output it reads from the layer it names (max_unpool: indices)."""
+
+    def prepare(self, weights: dict, shapes: list[Shape]) -> dict:
+        """state_dict suffix -> array, laid out once per network for `forward`."""
+        return dict(weights)
+
+    def forward(self, inputs: list, params: dict, refs: dict):
+        """Channels-last float32 arrays (N, *spatial, C), or (N, F) -> the output array.
+
+        params: from `prepare` (plus "side_outputs", the names a consumer asked for; a layer
+        then returns (output, {name: array})); refs: ref param -> the named layer's output,
+        or the side output `ref_outputs` names.
+        """
+        raise NotImplementedError(f"{self.type} has no NumPy forward")
+
+    def channel_affine(self, weights: dict):
+        """(scale, shift) per channel when this layer is y = x * scale + shift, else None."""
+        return None
+
+    def absorb_affine(self, weights: dict, scale, shift) -> dict | None:
+        """This layer's raw weights with y * scale + shift (per output channel) folded in,
+        or None when it cannot fold (BatchNorm into a preceding conv at inference)."""
+        return None
+
     # -- helpers for subclasses ------------------------------------------------------------
     def need_rank(self, shape: Shape, rank: int | Sequence[int], what: str = "input") -> None:
         ranks = (rank,) if isinstance(rank, int) else tuple(rank)
@@ -283,8 +309,19 @@ def elementwise_rf(out: Shape) -> list[RFStep]:
     return [RFStep() for _ in out[1:]]
 
 
+def enclosing_rf(windows: Sequence[tuple[int, int]], stride: Fraction) -> RFStep:
+    """p = max_j (j*s - first_j), k = max_j (last_j - j*s) + p + 1: the tightest step whose
+    region [j*s - p, j*s - p + k - 1] holds every output j's input window (first_j, last_j).
+
+    For layers whose windows are not an exact affine function of j at this size (adaptive
+    pooling, interpolation); equals the plain (k, s, p) whenever that exists."""
+    padding = max(j * stride - first for j, (first, _last) in enumerate(windows))
+    reach = max(last - j * stride for j, (_first, last) in enumerate(windows))
+    return RFStep(Fraction(reach + padding + 1), Fraction(stride), Fraction(padding))
+
+
 __all__ = [
     "Shape", "REQUIRED", "AXIS_NAMES", "AXIS_ENDS", "LayerError", "InvalidValue", "Weight",
     "RFStep", "Inference", "P", "Layer", "Kind", "REGISTRY", "register", "register_ndim",
-    "read_value", "numel", "Severity", "diag", "Fraction",
+    "read_value", "numel", "Severity", "diag", "Fraction", "enclosing_rf",
 ]

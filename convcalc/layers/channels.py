@@ -20,6 +20,10 @@ class ChannelShuffle(Layer):
                              f"{shape[0]} channels", f"use a divisor of {shape[0]}")
         return Inference(shape)
 
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import channel_shuffle
+        return channel_shuffle(inputs[0], self.groups)
+
 
 @register("coord_channels")
 class CoordChannels(Layer):
@@ -34,3 +38,7 @@ class CoordChannels(Layer):
         self.need_rank(shape, (2, 3, 4))
         extra = len(shape) - 1 + (1 if self.with_r else 0)
         return Inference((shape[0] + extra, *shape[1:]))
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import coord_channels
+        return coord_channels(inputs[0], self.with_r)

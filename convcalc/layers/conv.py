@@ -94,6 +94,26 @@ class Conv(_ChannelsMixin, Layer):
         return [RFStep(Fraction(ar.effective_kernel(k, d)), Fraction(s), Fraction(pb))
                 for k, s, d, (pb, _pa) in zip(self.kernel_size, self.stride, self.dilation, pads)]
 
+    def prepare(self, weights, shapes) -> dict:
+        from convcalc.executor.kernels import conv_prepared_weight
+        return {"weight": conv_prepared_weight(weights["weight"], self.groups),
+                "bias": weights.get("bias")}
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import conv
+        (x,) = inputs
+        pads, _ = self.geometry(x.shape[1:-1])
+        return conv(x, params["weight"], params.get("bias"), self.stride, pads, self.dilation,
+                    self.groups, self.padding_mode)
+
+    def absorb_affine(self, weights, scale, shift) -> dict:
+        """W'[co] = W[co] * scale[co]; b' = b * scale + shift."""
+        weight = weights["weight"]
+        folded = weight.astype("float64") * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+        bias = weights.get("bias")
+        shift = shift if bias is None else bias.astype("float64") * scale + shift
+        return {"weight": folded.astype("float32"), "bias": shift.astype("float32")}
+
 
 class ConvTranspose(_ChannelsMixin, Layer):
     """out = (i-1)*s - p_b - p_a + d*(k-1) + output_padding + 1 per axis (PyTorch)."""
@@ -161,6 +181,28 @@ class ConvTranspose(_ChannelsMixin, Layer):
                                 Fraction(k_eff - 1 - pb, s)))
         return steps
 
+    def prepare(self, weights, shapes) -> dict:
+        from convcalc.executor.kernels import conv_transpose_prepared_weight
+        return {"weight": conv_transpose_prepared_weight(weights["weight"], self.groups),
+                "bias": weights.get("bias")}
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import conv_transpose
+        (x,) = inputs
+        return conv_transpose(x, params["weight"], params.get("bias"), self.stride, self.padding,
+                              self.output_padding, self.dilation, self.groups)
+
+    def absorb_affine(self, weights, scale, shift) -> dict:
+        """W'[ci, j] = W[ci, j] * scale[g(ci)*Cout_g + j]; b' = b * scale + shift."""
+        weight = weights["weight"]  # (Cin, Cout/groups, *k)
+        cin, cout_g = weight.shape[:2]
+        per_row = scale.reshape(self.groups, 1, cout_g).repeat(cin // self.groups, axis=1)
+        factor = per_row.reshape((cin, cout_g) + (1,) * (weight.ndim - 2))
+        bias = weights.get("bias")
+        shift = shift if bias is None else bias.astype("float64") * scale + shift
+        return {"weight": (weight.astype("float64") * factor).astype("float32"),
+                "bias": shift.astype("float32")}
+
 
 class LocallyConnected(Layer):
     """A conv with unshared weights: every output position has its own filter bank."""
@@ -210,6 +252,13 @@ class LocallyConnected(Layer):
         pads, _ = self.geometry(shapes[0][1:])
         return [RFStep(Fraction(k), Fraction(s), Fraction(pb))
                 for k, s, (pb, _pa) in zip(self.kernel_size, self.stride, pads)]
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import locally_connected
+        (x,) = inputs
+        pads, _ = self.geometry(x.shape[1:-1])
+        return locally_connected(x, params["weight"], params.get("bias"), self.kernel_size,
+                                 self.stride, pads)
 
 
 register_ndim("conv", Conv)

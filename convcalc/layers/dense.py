@@ -33,6 +33,14 @@ class Flatten(Layer):
     def rf_steps(self, shapes, out):
         return [RFStep(whole=True) for _ in shapes[0][1:]]
 
+    def forward(self, inputs, params, refs):
+        """Through channels-first, so the order is PyTorch's and linear weights load as is."""
+        from convcalc.executor.layout import to_channels_first, to_channels_last
+        first = to_channels_first(inputs[0])
+        start, end = self.start_dim % first.ndim, self.end_dim % first.ndim
+        merged = first.reshape(first.shape[:start] + (-1,) + first.shape[end + 1:])
+        return to_channels_last(merged)
+
 
 @register("linear")
 class Linear(Layer):
@@ -67,3 +75,13 @@ class Linear(Layer):
         """Whole along the last axis (the features); other axes are positions."""
         spatial = shapes[0][1:]
         return [RFStep() for _ in spatial[:-1]] + [RFStep(whole=True)] if spatial else []
+
+    def forward(self, inputs, params, refs):
+        """Over the last axis of PyTorch's layout: the channels-last array's axis -2 when the
+        input has spatial axes, (N, F)'s last otherwise."""
+        from convcalc.executor.kernels import linear
+        (x,) = inputs
+        if x.ndim == 2:
+            return linear(x, params["weight"], params.get("bias"))
+        moved = linear(x.swapaxes(-1, -2), params["weight"], params.get("bias"))
+        return moved.swapaxes(-1, -2)

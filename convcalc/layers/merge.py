@@ -52,15 +52,31 @@ class _Broadcast(Layer):
                          "crop the larger input ({type: crop, to: <smaller layer>}) or pad the "
                          "smaller one; check strides and paddings on each path")
 
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.layout import broadcastable
+        arrays = broadcastable(inputs)
+        out = self.combine(arrays[0], arrays[1])
+        for other in arrays[2:]:
+            out = self.combine(out, other)
+        return out
+
 
 @register("add")
 class Add(_Broadcast):
     summary = "element-wise sum of 2+ inputs (residual connections)"
 
+    @staticmethod
+    def combine(a, b):
+        return a + b
+
 
 @register("mul")
 class Mul(_Broadcast):
     summary = "element-wise product of 2+ inputs (gates, squeeze-excitation)"
+
+    @staticmethod
+    def combine(a, b):
+        return a * b
 
 
 @register("concat")
@@ -94,3 +110,8 @@ class Concat(Layer):
 
     def rf_steps(self, shapes, out):
         return [RFStep() for _ in out[1:]]
+
+    def forward(self, inputs, params, refs):
+        import numpy as np
+        from convcalc.executor.layout import channels_last_axis
+        return np.concatenate(inputs, axis=channels_last_axis(self.dim, inputs[0].ndim))

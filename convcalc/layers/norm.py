@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.base import Inference, Layer, LayerError, P, Weight, register, register_ndim
+from convcalc.layers.base import (Inference, Layer, LayerError, P, RFStep, Weight, register,
+                                  register_ndim)
 
 
 def _check_features(layer: Layer, given: int | None, channels: int, name: str) -> None:
@@ -50,6 +51,27 @@ class BatchNorm(Layer):
             out["num_batches_tracked"] = Weight((), trainable=False)
         return out
 
+    def channel_affine(self, weights):
+        """scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale."""
+        if not self.track_running_stats:
+            return None  # PyTorch normalises with the batch's own statistics then
+        scale = (weights["running_var"].astype("float64") + self.eps) ** -0.5
+        shift = -weights["running_mean"].astype("float64") * scale
+        if self.affine:
+            scale = scale * weights["weight"]
+            shift = shift * weights["weight"] + weights["bias"]
+        return scale, shift
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import batch_norm
+        (x,) = inputs
+        if self.track_running_stats:
+            mean, var = params["running_mean"], params["running_var"]
+        else:  # batch statistics over every axis but the channels (biased variance)
+            axes = tuple(range(x.ndim - 1))
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+        return batch_norm(x, params.get("weight"), params.get("bias"), mean, var, self.eps)
+
 
 @register("groupnorm")
 class GroupNorm(Layer):
@@ -76,6 +98,15 @@ class GroupNorm(Layer):
         c = shapes[0][0]
         return {"weight": Weight((c,)), "bias": Weight((c,))} if self.affine else {}
 
+    def rf_steps(self, shapes, out):
+        """Whole: the mean and variance of a group span every position, even at inference."""
+        return [RFStep(whole=True) for _ in shapes[0][1:]]
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import group_norm
+        (x,) = inputs
+        return group_norm(x, self.num_groups, params.get("weight"), params.get("bias"), self.eps)
+
 
 @register("local_response_norm")
 class LocalResponseNorm(Layer):
@@ -93,6 +124,11 @@ class LocalResponseNorm(Layer):
         (shape,) = shapes
         self.need_rank(shape, (2, 3, 4))
         return Inference(shape, 0, (2 * self.size + 3) * math.prod(shape))
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import local_response_norm
+        (x,) = inputs
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
 
 register_ndim("batchnorm", BatchNorm)

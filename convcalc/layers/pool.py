@@ -10,7 +10,7 @@ import math
 
 from convcalc import arithmetic as ar
 from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep,
-                                  register, register_ndim)
+                                  enclosing_rf, register, register_ndim)
 from convcalc.layers.windows import window_output
 
 
@@ -59,6 +59,16 @@ class MaxPool(_Pool):
     def flops_per_output(self) -> int:
         return math.prod(self.kernel_size) - 1
 
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import max_pool
+        (x,) = inputs
+        stride, pads, dilation = self.geometry(x.shape[1:-1])
+        if "indices" in params.get("side_outputs", ()):
+            out, indices = max_pool(x, self.kernel_size, stride, pads, dilation, self.ceil_mode,
+                                    return_indices=True)
+            return out, {"indices": indices}
+        return max_pool(x, self.kernel_size, stride, pads, dilation, self.ceil_mode)
+
 
 class AvgPool(_Pool):
     summary = "average pooling, PyTorch nn.AvgPoolNd"
@@ -73,6 +83,13 @@ class AvgPool(_Pool):
 
     def flops_per_output(self) -> int:
         return math.prod(self.kernel_size)
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import avg_pool
+        (x,) = inputs
+        stride, pads, _ = self.geometry(x.shape[1:-1])
+        return avg_pool(x, self.kernel_size, stride, pads, self.ceil_mode,
+                        self.count_include_pad, self.divisor_override)
 
 
 class _AdaptivePool(Layer):
@@ -94,12 +111,19 @@ class _AdaptivePool(Layer):
         return Inference((shape[0], *out_spatial), 0, flops)
 
     def rf_steps(self, shapes, out):
-        """At a concrete size: stride I/O, kernel the largest window, no padding."""
+        """At a concrete size: stride I/O and the tightest (k, p) holding every window;
+        k = I/O, p = 0 when O divides I (I=5, O=3: windows 2, 3, 2 give k = 3, p = 2/3)."""
         steps = []
         for i, o in zip(shapes[0][1:], out[1:]):
-            kernel = max(e - s for s, e in (ar.adaptive_window(j, i, o) for j in range(o)))
-            steps.append(RFStep(Fraction(kernel), Fraction(i, o), Fraction(0)))
+            windows = [(s, e - 1) for s, e in (ar.adaptive_window(j, i, o) for j in range(o))]
+            steps.append(enclosing_rf(windows, Fraction(i, o)))
         return steps
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor import kernels
+        (x,) = inputs
+        pool = kernels.adaptive_avg_pool if self.kind == "avg" else kernels.adaptive_max_pool
+        return pool(x, self.output_size)
 
 
 class AdaptiveAvgPool(_AdaptivePool):
@@ -128,6 +152,13 @@ class _GlobalPool(Layer):
     def rf_steps(self, shapes, out):
         return [RFStep(whole=True) for _ in shapes[0][1:]]
 
+    def forward(self, inputs, params, refs):
+        from convcalc.executor import kernels
+        (x,) = inputs
+        pool = kernels.adaptive_avg_pool if self.kind == "avg" else kernels.adaptive_max_pool
+        out = pool(x, (1,) * (x.ndim - 2))  # (N, 1, ..., 1, C)
+        return out if self.keepdim else out.reshape(x.shape[0], x.shape[-1])
+
 
 class GlobalAvgPool(_GlobalPool):
     summary = "global average pooling (mean over all spatial positions)"
@@ -143,6 +174,7 @@ class MaxUnpool(Layer):
     """out = (i-1)*s - 2p + k per axis (PyTorch nn.MaxUnpoolNd), or output_size."""
 
     summary = "max unpooling with the indices of a max-pool layer"
+    ref_outputs = {"indices": "indices"}
     params = {
         "kernel_size": P("tuple", minimum=1),
         "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
@@ -167,9 +199,20 @@ class MaxUnpool(Layer):
         return Inference((shape[0], *out_spatial), 0, 0)
 
     def rf_steps(self, shapes, out):
+        """Input i lands in its pool window [i*s - p, i*s - p + k - 1]: a transposed conv's
+        step, k' = 1 + (k-1)/s, s' = 1/s, p' = (k-1-p)/s."""
         stride = self.stride or self.kernel_size
-        return [RFStep(Fraction(1), Fraction(1, s), Fraction(p, s))
-                for s, p in zip(stride, self.padding)]
+        return [RFStep(1 + Fraction(k - 1, s), Fraction(1, s), Fraction(k - 1 - p, s))
+                for k, s, p in zip(self.kernel_size, stride, self.padding)]
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import max_unpool
+        (x,) = inputs
+        stride = self.stride or self.kernel_size
+        formula = [ar.unpool_output_size(i, k, s, p) for i, k, s, p
+                   in zip(x.shape[1:-1], self.kernel_size, stride, self.padding)]
+        size = tuple(f if o is None else o for f, o in zip(formula, self.output_size or formula))
+        return max_unpool(x, refs["indices"], size)
 
 
 register_ndim("maxpool", MaxPool)

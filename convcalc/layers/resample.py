@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from convcalc import arithmetic as ar
-from convcalc.layers.base import Fraction, Inference, Layer, LayerError, P, RFStep, register
+from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep,
+                                  enclosing_rf, register)
 
 LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -53,17 +54,33 @@ class Upsample(Layer):
         return Inference(out, 0, per_element * math.prod(out))
 
     def rf_steps(self, shapes, out):
-        """Nearest: kernel 1, stride in/out. Linear: kernel 2, and the half-pixel offset."""
-        steps = []
-        for i, o in zip(shapes[0][1:], out[1:]):
-            stride = Fraction(i, o)
-            if self.mode == "nearest":
-                steps.append(RFStep(Fraction(1), stride, Fraction(0)))
-            elif self.align_corners:
-                steps.append(RFStep(Fraction(2), Fraction(i - 1, max(o - 1, 1)), Fraction(0)))
-            else:
-                steps.append(RFStep(Fraction(2), stride, (1 - stride) / 2))
-        return steps
+        """The tightest step holding each output's source pixels (enclosing_rf), stride I/O.
+
+        nearest reads floor(j*I/O): x2 gives k = 3/2, s = 1/2, p = 1/2, a transposed conv
+        with k = s = 2. Linear modes read floor(src) and ceil(src), src = (j + 1/2)*I/O - 1/2
+        (align_corners: j*(I-1)/(O-1)): bilinear x2 gives k = 5/2, s = 1/2, p = 1, the
+        transposed conv k = 4, s = 2, p = 1. Unit centres land on src (half-pixel exact)."""
+        return [enclosing_rf(*self._windows(i, o)) for i, o in zip(shapes[0][1:], out[1:])]
+
+    def _windows(self, size_in: int, size_out: int):
+        """Per output j the (first, last) source pixel, unclamped, and the stride."""
+        if self.mode == "nearest":
+            first = [j * size_in // size_out for j in range(size_out)]
+            return list(zip(first, first)), Fraction(size_in, size_out)
+        if self.align_corners and size_out > 1:
+            step = Fraction(size_in - 1, size_out - 1)
+            sources = [j * step for j in range(size_out)]
+            stride = step or Fraction(size_in, size_out)  # in = 1: all read pixel 0
+        else:
+            stride = Fraction(size_in, size_out)
+            sources = [(j + Fraction(1, 2)) * stride - Fraction(1, 2) for j in range(size_out)]
+        return [(math.floor(x), math.ceil(x)) for x in sources], stride
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import upsample
+        from convcalc.executor.layout import sample_shape
+        (x,) = inputs
+        return upsample(x, self.out_spatial(sample_shape(x)), self.mode, self.align_corners)
 
 
 @register("pad")
@@ -97,6 +114,11 @@ class Pad(Layer):
 
     def rf_steps(self, shapes, out):
         return [RFStep(Fraction(1), Fraction(1), Fraction(pb)) for pb, _ in self.pads(shapes[0])]
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import pad
+        (x,) = inputs
+        return pad(x, self.pads(x.shape[1:]), self.mode, self.value)
 
 
 @register("crop")
@@ -138,3 +160,12 @@ class Crop(Layer):
     def rf_steps(self, shapes, out):
         return [RFStep(Fraction(1), Fraction(1), Fraction(-((i - o) // 2)))
                 for i, o in zip(shapes[0][1:], out[1:])]
+
+    def forward(self, inputs, params, refs):
+        """Centre crop; `to` reads the named layer's output size."""
+        (x,) = inputs
+        spatial = x.shape[1:-1]
+        target = (self.per_axis("size", len(spatial)) if self.size is not None
+                  else refs["to"].shape[1:-1])
+        starts = [(i - o) // 2 for i, o in zip(spatial, target)]
+        return x[(slice(None), *(slice(s, s + o) for s, o in zip(starts, target)), slice(None))]

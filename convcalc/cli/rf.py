@@ -1,0 +1,260 @@
+"""`convcalc rf`: the input region one output unit sees, drawn on a photo or measured.
+
+    convcalc rf SPEC [--layer NAME] [--unit I,J] [--format json]
+    convcalc rf SPEC --image photo.png --unit I,J --out rf.png
+    convcalc rf SPEC --verify
+
+Exit status: 0; 1 when the spec has errors or --verify measures something else than the
+analysis; 2 a usage error (unknown layer, a unit outside the layer, an unreadable image).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from convcalc.cli import app, fail_usage, parse_shape
+
+
+STATUS = {"ok": "ok", "inside": "[yellow]inside[/yellow]",
+          "differs": "[bold red]DIFFERS[/bold red]"}
+
+
+class RFFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def rf(
+    spec: Path = typer.Argument(..., help="spec file (YAML)", show_default=False),
+    layer: Optional[str] = typer.Option(None, "--layer", "-l",
+                                        help="layer name (default: the last layer with "
+                                             "spatial axes)"),
+    unit: Optional[str] = typer.Option(None, "--unit", "-u",
+                                       help="output unit I,J (default: the corner units and "
+                                            "the centre unit)"),
+    format: RFFormat = typer.Option(RFFormat.table, "--format", "-f", help="output format"),
+    input: Optional[str] = typer.Option(None, "--input", "-i",
+                                        help="override the input: 3x256x256, or 256x256"),
+    image: Optional[Path] = typer.Option(None, "--image",
+                                         help="a photo to draw the unit's field on (with "
+                                              "--out; the centre unit unless --unit)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="the picture to write"),
+    verify: bool = typer.Option(False, "--verify",
+                                help="measure the fields by running the network on "
+                                     "impulses (NumPy executor) and compare"),
+) -> None:
+    """Show which input pixels an output unit sees: its region per axis (unclipped, and
+    clipped to the image) and its centre, for one unit or a layer's corners and centre."""
+    from convcalc.receptive import (corner_and_centre_units, receptive_fields, region,
+                                    seen_pixels, unit_grid)
+
+    report = _analyze(spec, input)
+    fields, _ = receptive_fields(report)
+    name = _layer_name(report, fields, layer)
+    field, shape = fields[name], report.layer(name).output_shape
+    image_size = tuple(report.input_shape[1:])
+    grid = unit_grid(field, shape)
+    units = ([_parse_unit(unit, grid)] if unit else
+             [tuple((n - 1) // 2 for n in grid)] if image else corner_and_centre_units(grid))
+    regions = [region(field, u, image_size, seen_pixels(report, name, u)) for u in units]
+    drawn = _draw(report, name, field, regions[0], image, out) if image or out else None
+    checks = _verify(report, name, field, regions) if verify else None
+    if format == RFFormat.json:
+        typer.echo(json.dumps(_json(report, name, field, regions, drawn, checks), indent=2))
+    else:
+        _print_table(report, name, field, regions, drawn, checks)
+    if checks and not all(m.ok for ms in checks for m in ms):  # "inside" is not a failure
+        raise typer.Exit(1)
+
+
+# -- steps -----------------------------------------------------------------------------------
+
+def _analyze(spec: Path, input: str | None):
+    from convcalc.analysis import Options, analyze_file
+    from convcalc.cli.check import _full_input
+
+    override = parse_shape(input) if input else None
+    try:
+        report = analyze_file(spec, Options(input_shape=_full_input(override, spec)))
+    except (OSError, UnicodeDecodeError) as err:
+        fail_usage(f"cannot read {spec}: {getattr(err, 'strerror', None) or err}")
+    errors = [d for d in report.diagnostics if d.severity.value == "error"
+              and d.code != "expectation-failed"]  # expected sizes change with --input
+    if errors:
+        for d in errors:
+            typer.echo(d.format(), err=True)
+        typer.echo(f"convcalc: {spec} has errors; run convcalc check {spec}", err=True)
+        raise typer.Exit(1)
+    if not report.input_shape or len(report.input_shape) < 2:
+        fail_usage(f"{spec}: the input {list(report.input_shape or [])} has no spatial axes")
+    return report
+
+
+def _layer_name(report, fields, wanted: str | None) -> str:
+    """The named layer, or the last one whose output still has spatial axes."""
+    from convcalc.spec import did_you_mean
+
+    if wanted is not None:
+        if wanted not in fields:
+            known = [layer.name for layer in report.layers]
+            hint = did_you_mean(wanted, known) if wanted not in known else None
+            reason = "has no layer" if wanted not in known else "has no receptive field for"
+            fail_usage(f"{report.file} {reason} {wanted!r}" + (f"; {hint}" if hint else ""))
+        return wanted
+    spatial = [layer.name for layer in report.layers
+               if layer.name in fields and not fields[layer.name].collapsed]
+    return spatial[-1] if spatial else report.layers[-1].name
+
+
+def _parse_unit(text: str, grid: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        unit = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        unit = ()
+    if len(unit) != len(grid):
+        fail_usage(f"--unit {text!r}: expected {len(grid)} integer(s) like "
+                   f"{','.join(['0'] * len(grid))}, one per spatial axis")
+    if any(not 0 <= u < n for u, n in zip(unit, grid)):
+        fail_usage(f"--unit {text!r} is outside the layer's units "
+                   f"{'x'.join(map(str, grid))} (indices from 0)")
+    return unit
+
+
+def _draw(report, name, field, region, image: Path | None, out: Path | None) -> str:
+    from PIL import Image, UnidentifiedImageError
+
+    from convcalc.draw import draw_field, save_atomic
+
+    if image is None or out is None:
+        fail_usage("--image and --out go together: --image photo.png --out rf.png")
+    if len(region.unit) != 2:
+        fail_usage(f"--image draws 2-D inputs; {report.file} has {len(region.unit)} spatial axes")
+    try:
+        with Image.open(image) as photo:
+            photo.load()
+    except (OSError, UnidentifiedImageError) as err:
+        fail_usage(f"cannot read image {image}: {getattr(err, 'strerror', None) or err}")
+    if not out.parent.is_dir():
+        fail_usage(f"--out {out}: the directory {out.parent} does not exist")
+    save_atomic(draw_field(photo, tuple(report.input_shape[1:]), region,
+                           _caption(report, name, field, region)), out)
+    return str(out)
+
+
+def _caption(report, name, field, region) -> list[str]:
+    from convcalc.receptive import text
+
+    a = field.axes
+    seen = ("only padding" if region.empty else
+            f"rows {region.first[0]}-{region.last[0]}, columns {region.first[1]}-{region.last[1]}")
+    return [f"{name} unit ({region.unit[0]}, {region.unit[1]}) of "
+            f"{'x'.join(map(str, report.input_shape[1:]))}: {seen}",
+            f"field {_pair(a, 'size')} px, stride {_pair(a, 'stride')}, centre "
+            f"({text(region.centre[0])}, {text(region.centre[1])}) (row, column)",
+            "yellow: the field; hatched: zero padding; dimmed: pixels it does not see"]
+
+
+def _pair(axes, key: str) -> str:
+    from convcalc.receptive import text
+
+    values = [text(getattr(a, key)) for a in axes]
+    return values[0] if len(set(values)) == 1 else "x".join(values)
+
+
+def _verify(report, name, field, regions):
+    from convcalc.rf_measure import executor_run, measure
+
+    try:
+        run = executor_run(report, name)
+    except ImportError:
+        fail_usage("--verify needs the NumPy executor (convcalc.executor.runner)")
+    except Exception as err:  # noqa: BLE001 - a runner that refuses the spec: one line
+        fail_usage(f"--verify: the executor cannot run {report.file}: {err}")
+    try:
+        return [measure(run, report.input_shape, r, field.collapsed) for r in regions]
+    except (NotImplementedError, MemoryError) as err:
+        fail_usage(f"--verify: the executor cannot run {report.file}: "
+                   f"{type(err).__name__}: {err}")
+    except Exception as err:  # noqa: BLE001 - the runner's RunError, one line with its hint
+        hint = getattr(err, "hint", None)
+        fail_usage(f"--verify: {err}" + (f" (hint: {hint})" if hint else ""))
+
+
+# -- output ----------------------------------------------------------------------------------
+
+def _json(report, name, field, regions, drawn, checks) -> dict:
+    layer = report.layer(name)
+    out = {"version": 1, "file": report.file, "layer": name, "type": layer.type,
+           "input": list(report.input_shape), "output_shape": list(layer.output_shape),
+           "receptive_field": field.as_dict(), "collapsed": field.collapsed,
+           "units": [r.as_dict() for r in regions]}
+    if drawn:
+        out["image"] = drawn
+    if checks is not None:
+        out["verify"] = [{"unit": list(r.unit), "ok": all(m.ok for m in ms),
+                          "axes": [m.as_dict() for m in ms]} for r, ms in zip(regions, checks)]
+    return out
+
+
+def _print_table(report, name, field, regions, drawn, checks) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from convcalc.layers.base import AXIS_NAMES
+    from convcalc.receptive import text
+
+    ndim = len(field.axes)
+    nouns = AXIS_NAMES.get(ndim, tuple(f"axis {a}" for a in range(ndim)))
+    layer = report.layer(name)
+    console = Console(highlight=False)
+    console.print(f"{report.file}: [bold]{name}[/bold] ({layer.type}), output "
+                  f"{'x'.join(map(str, layer.output_shape))}, input "
+                  f"{'x'.join(map(str, report.input_shape))}")
+    console.print(f"receptive field: size {_pair(field.axes, 'size')}, stride "
+                  f"{_pair(field.axes, 'stride')}, padding {_pair(field.axes, 'padding')}"
+                  + (" (one unit: the spatial axes are gone)" if field.collapsed else ""))
+    table = Table(header_style="bold")
+    table.add_column("unit", justify="right")
+    for noun in nouns:
+        table.add_column(f"{noun} (unclipped)", justify="right")
+    for noun in nouns:
+        table.add_column(f"{noun} in the image", justify="right")
+    table.add_column("centre", justify="right")
+    for r in regions:
+        table.add_row(",".join(map(str, r.unit)),
+                      *(f"{text(s)} .. {text(e)}" for s, e in zip(r.start, r.end)),
+                      *(("none",) * ndim if r.empty else
+                        (f"{f} .. {l}" for f, l in zip(r.first, r.last))),
+                      ", ".join(text(c) for c in r.centre))
+    console.print(table)
+    if checks is not None:
+        _print_checks(console, regions, checks, nouns)
+    if drawn:
+        console.print(f"wrote {drawn}")
+
+
+def _print_checks(console, regions, checks, nouns) -> None:
+    from rich.table import Table
+
+    table = Table(title="measured by the NumPy executor (impulses)",
+                  title_justify="left", header_style="bold")
+    for header in ("unit", "axis", "predicted", "measured", ""):
+        table.add_column(header)
+    span = lambda b: f"{b[0]} .. {b[1]}" if b else "none"  # noqa: E731
+    for r, measures in zip(regions, checks):
+        for m in measures:
+            table.add_row(",".join(map(str, r.unit)), nouns[m.axis], span(m.predicted),
+                          span(m.measured), STATUS[m.status])
+    console.print(table)
+    bad = sum(not m.ok for ms in checks for m in ms)
+    inside = sum(m.status == "inside" for ms in checks for m in ms)
+    console.print("[bold red]the measurement differs from the analysis[/bold red]" if bad else
+                  "[bold green]the measurement agrees with the analysis[/bold green]"
+                  + (f" ({inside} measured spans lie inside the predicted ones: their edge rows"
+                     f" fall in holes between windows)" if inside else ""))
