@@ -145,3 +145,65 @@ def fitting_total_padding(size: int, kernel: int, stride: int, pad_total: int,
     """The smallest total padding >= pad_total with (i + P - k_eff) a multiple of s."""
     remainder = (size + pad_total - effective_kernel(kernel, dilation)) % stride
     return pad_total + (stride - remainder) % stride
+
+
+# -- framework conventions and inverses (used by `convcalc conv/pool/tconv/solve`) ----------
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """ceil(a / b) on integers, exact for any size (no float rounding)."""
+    return -(-numerator // denominator)
+
+
+def caffe_pool_output_size(size: int, kernel: int, stride: int, pad: int = 0) -> int:
+    """Caffe pooling: o = ceil((i + 2p - k) / s) + 1, then o -= 1 if p > 0 and (o-1)*s >= i + p
+    (the last window may not start in the padding; Caffe clips only when it pads)."""
+    out = ceil_div(size + 2 * pad - kernel, stride) + 1
+    if pad > 0 and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def same_output_size(size: int, stride: int) -> int:
+    """TensorFlow / ONNX SAME: o = ceil(i / s), whatever the kernel."""
+    return ceil_div(size, stride)
+
+
+def darknet_maxpool_padding(kernel: int, padding: int | None = None) -> tuple[int, int]:
+    """Darknet [maxpool]: `padding` is the total (default size - 1), padding // 2 before, so
+    o = floor((i + padding - size) / stride) + 1."""
+    total = kernel - 1 if padding is None else padding
+    return total // 2, total - total // 2
+
+
+def transposed_same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1,
+                            output_padding: int = 0) -> int:
+    """ONNX ConvTranspose auto_pad SAME: o = i*s; total pad = s*(i-1) + output_padding + k_eff - o."""
+    return (stride * (size - 1) + output_padding + effective_kernel(kernel, dilation)
+            - size * stride)
+
+
+def keras_transposed_output_size(size: int, kernel: int, stride: int, padding: str,
+                                 dilation: int = 1, output_padding: int | None = None) -> int:
+    """Keras Conv*DTranspose (deconv_output_length): without output_padding, SAME o = i*s and
+    VALID o = i*s + max(k_eff - s, 0); with it, o = (i-1)*s + k_eff - 2*pad + output_padding,
+    pad = k_eff // 2 (SAME) or 0 (VALID)."""
+    k_eff = effective_kernel(kernel, dilation)
+    if output_padding is None:
+        return size * stride + (max(k_eff - stride, 0) if padding == "valid" else 0)
+    pad = k_eff // 2 if padding == "same" else 0
+    return (size - 1) * stride + k_eff - 2 * pad + output_padding
+
+
+def conv_total_padding_range(size: int, out: int, kernel: int, stride: int = 1,
+                             dilation: int = 1) -> tuple[int, int]:
+    """Total paddings P with floor((i + P - k_eff) / s) + 1 = o: (o-1)*s <= i + P - k_eff < o*s,
+    i.e. P from (o-1)*s + k_eff - i to o*s + k_eff - i - 1 (clip at 0 yourself)."""
+    k_eff = effective_kernel(kernel, dilation)
+    return (out - 1) * stride + k_eff - size, out * stride + k_eff - size - 1
+
+
+def transposed_inverse_output_padding(size: int, kernel: int, stride: int, pad_before: int = 0,
+                                      pad_after: int = 0, dilation: int = 1) -> int:
+    """a = (i + p_b + p_a - k_eff) mod s: the output_padding that makes a transposed conv with the
+    same k, s, p, d give back the conv's input size i (Dumoulin & Visin, relationship 14)."""
+    return (size + pad_before + pad_after - effective_kernel(kernel, dilation)) % stride

@@ -1,0 +1,178 @@
+"""`convcalc solve` answers -> compact rich tables, or JSON-ready dicts."""
+
+from __future__ import annotations
+
+from convcalc.cli.calc_render import LABELS, make_console, pads_text
+from convcalc.single_layer import AXIS_WORDS
+from convcalc.solve import Answer, Solution
+
+STEMS = {"conv": "conv", "pool": "pool", "tconv": "conv_transpose"}
+
+
+def _where(indices: list[int], n: int) -> str:
+    names = AXIS_WORDS.get(n, tuple(f"axis {a}" for a in range(n)))
+    return " and ".join(names[i] for i in indices)
+
+
+def fit_text(s: Solution, inverting: bool = False) -> str:
+    """exact | 1 padding row never read | drops the last 2 input rows | aligned ..."""
+    parts = []
+    if s.aligned:
+        parts.append("aligned: the conv's exact transpose")
+    elif inverting:
+        parts.append("the size only: off the conv's grid")
+    if s.fit is not None:
+        if s.fit.dropped_rows and s.loses_pixels:
+            parts.append(f"drops the last {_rows(s.fit.dropped_rows, 'input row')}")
+        if s.fit.skipped_rows and s.loses_pixels:
+            parts.append(f"skips {_rows(s.fit.skipped_rows, 'input row')} between windows")
+        if s.fit.dropped_padding:
+            parts.append(f"{_rows(s.fit.dropped_padding, 'padding row')} never read")
+        elif not s.fit.dropped_rows and s.fit.remainder == 0:
+            parts.append("exact fit")
+    if s.outcome.overhang:
+        parts.append(f"rounds up: reads {_rows(s.outcome.overhang, 'row')} past the padding")
+    if s.named and s.outcome.pads is not None:
+        parts.append(f"= padding {s.named}")
+    return "; ".join(parts)
+
+
+def padding_text(s: Solution) -> str:
+    """The padding as written: 1, 0:1, or the convention's word when it has no numbers."""
+    return pads_text(s.outcome.pads) if s.outcome.pads is not None else (s.named or "valid")
+
+
+def _rows(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def command(answer: Answer, s: Solution, n_axes: int, n_group: int) -> str:
+    """The `convcalc conv|pool|tconv` line that confirms a solution."""
+    p, a = answer.problem, s.axis
+    padding = s.named or padding_text(s)
+    parts = [f"convcalc {p.kind}", f"--input {a.size}", f"--kernel {a.kernel}",
+             f"--stride {a.stride}", f"--padding {padding}"]
+    if a.dilation > 1:
+        parts.append(f"--dilation {a.dilation}")
+    if p.kind == "tconv" and a.output_padding is not None and (
+            a.output_padding or p.convention == "tensorflow"):
+        parts.append(f"--output-padding {a.output_padding}")
+    if a.ceil_mode:
+        parts.append("--ceil-mode")
+    if p.kind == "pool" and p.pool_type != "max":
+        parts.append(f"--type {p.pool_type}")
+    if p.convention != "torch":
+        parts.append(f"--convention {p.convention}")
+    if n_group != 2:
+        parts.append(f"--ndim {n_group}")
+    return " ".join(parts)
+
+
+def _searched(answer: Answer) -> list[str]:
+    p = answer.problem
+    return [name for name, values in (("kernel", p.kernels), ("stride", p.strides),
+                                      ("dilation", p.dilations)) if len(values) > 1]
+
+
+def _title(answer: Answer, where: str, invert: bool) -> str:
+    p = answer.problem
+    given = [f"{name} {values[0]}" for name, values in (("kernel", p.kernels),
+                                                        ("stride", p.strides),
+                                                        ("dilation", p.dilations))
+             if len(values) == 1]
+    if p.paddings is not None:
+        padding = p.paddings[0]
+        given.append(f"padding {padding if isinstance(padding, str) else pads_text(padding)}")
+    head = "undo a conv" if invert else f"solve {STEMS[p.kind]}"
+    return (f"{head}, {LABELS[p.convention]} rules: {p.size} -> {p.output} on {where}"
+            + (f" ({', '.join(given)})" if given else ""))
+
+
+def print_answers(answers, n_axes: int, invert: bool, limit: int) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    console = make_console()
+    for indices, answer in answers:
+        title = _title(answer, _where(indices, n_axes), invert)
+        if not answer.solutions:
+            console.print(Text(title, style="bold"))
+            console.print(Text(nothing_text(answer), style="bold red"), soft_wrap=True)
+            continue
+        shown = answer.solutions if limit == 0 else answer.solutions[:limit]
+        console.print(Text(title, style="bold"))
+        table = Table(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
+        columns = ["#", *_searched(answer), "padding"]
+        columns += ["output_padding"] if answer.problem.kind == "tconv" else []
+        for column in (*columns, "fit"):
+            table.add_column(column, justify="right" if column != "fit" else "left")
+        for rank, s in enumerate(shown, 1):
+            values = {"#": str(rank), "kernel": str(s.axis.kernel), "stride": str(s.axis.stride),
+                      "dilation": str(s.axis.dilation), "padding": padding_text(s),
+                      "output_padding": "-" if s.axis.output_padding is None
+                      else str(s.axis.output_padding)}
+            style = "red" if s.loses_pixels else ("green" if s.exact or s.aligned else "")
+            table.add_row(*(values[c] for c in columns), Text(fit_text(s, invert), style=style))
+        console.print(table)
+        more = len(answer.solutions) - len(shown)
+        if more:
+            console.print(f"{more} more (--limit 0 shows them all)")
+        if not answer.clean:
+            console.print(Text("only settings that leave input pixels unread give it (exit 1)",
+                               style="bold red"))
+        console.print(f"check: {command(answer, answer.solutions[0], n_axes, len(indices))}",
+                      soft_wrap=True)
+
+
+def nothing_text(answer: Answer) -> str:
+    p = answer.problem
+    reach = sorted(answer.reachable)
+    text = f"nothing gives {p.output} from {p.size} with these settings"
+    if not reach:
+        return text + (f": {answer.rejected}" if answer.rejected else " (no positive output at all)")
+    below, above = answer.nearest_reachable()
+    near = " and ".join(str(v) for v in (below, above) if v is not None)
+    return f"{text}: they reach {reach[0]} to {reach[-1]}, nearest {near}" + _inputs_text(p)
+
+
+def _inputs_text(p) -> str:
+    """For one conv setting: the input sizes that would give the wanted output."""
+    if p.kind != "conv" or len(p.kernels) * len(p.strides) * len(p.dilations) != 1:
+        return ""
+    from convcalc import arithmetic as ar
+    kernel, stride, dilation = p.kernels[0], p.strides[0], p.dilations[0]
+    padding = (p.paddings or [None])[0]
+    pads = padding if isinstance(padding, tuple) else (ar.effective_kernel(kernel, dilation) // 2,) * 2
+    low, high = ar.conv_total_padding_range(sum(pads), p.output, kernel, stride, dilation)
+    if high < 1:
+        return ""
+    sizes = f"{max(low, 1)}" + (f" to {high}" if high > max(low, 1) else "")
+    return f"; inputs {sizes} give {p.output} with padding {pads_text(pads)}"
+
+
+def answers_json(answers, n_axes: int, invert: bool) -> dict:
+    out = []
+    for indices, answer in answers:
+        p = answer.problem
+        out.append({
+            "axes": [AXIS_WORDS.get(n_axes, ())[i] if n_axes in AXIS_WORDS else i for i in indices],
+            "kind": p.kind, "convention": p.convention, "input": p.size, "output": p.output,
+            "found": bool(answer.solutions), "clean": bool(answer.clean),
+            "count": len(answer.solutions),
+            "reachable": sorted(answer.reachable) if not answer.solutions else None,
+            "solutions": [_solution_json(answer, s, n_axes, len(indices), invert)
+                          for s in answer.solutions]})
+    return {"invert": invert, "answers": out}
+
+
+def _solution_json(answer: Answer, s: Solution, n_axes: int, n_group: int,
+                   invert: bool) -> dict:
+    entry = {"kernel": s.axis.kernel, "stride": s.axis.stride, "dilation": s.axis.dilation,
+             "padding": list(s.outcome.pads) if s.outcome.pads is not None else None, "named_padding": s.named, "output": s.outcome.output,
+             "formula": s.outcome.formula, "exact": s.exact, "loses_pixels": s.loses_pixels,
+             "fit": fit_text(s, invert), "command": command(answer, s, n_axes, n_group)}
+    if answer.problem.kind == "tconv":
+        entry["output_padding"] = s.axis.output_padding
+        entry["aligned"] = s.aligned
+    return entry
