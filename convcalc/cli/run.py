@@ -1,0 +1,389 @@
+"""`convcalc run`: run a spec forward on images with NumPy and compare every layer's produced
+shape with the analysis' prediction; `--verify` recomputes sampled positions directly.
+
+Exit status: 0 every shape as predicted (and verified); 1 a shape differs, or --verify found
+an error past its tolerance; 2 the run could not start (spec with errors, unreadable image or
+weights, too much memory, bad option). numpy and Pillow are imported only when this runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from convcalc.cli import app, fail_usage, parse_shape
+
+
+class RunFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Normalize(str, Enum):
+    imagenet = "imagenet"
+
+
+UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "kb": 10**3, "m": 2**20, "mib": 2**20,
+         "mb": 10**6, "g": 2**30, "gib": 2**30, "gb": 10**9, "t": 2**40, "tib": 2**40, "tb": 10**12}
+
+
+def parse_bytes(text: str) -> int:
+    """'2GiB', '512MB', '1.5g', '1000000' -> bytes (GiB/MiB/KiB and G/M/K binary, GB decimal)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", text.lower())
+    if not match or match.group(2) not in UNITS:
+        fail_usage(f"--max-memory {text!r}: expected a size like 2GiB, 512MB or 1000000")
+    return int(float(match.group(1)) * UNITS[match.group(2)])
+
+
+@app.command()
+def run(
+    spec: Path = typer.Argument(..., help="spec file (YAML)", show_default=False),
+    inputs: List[Path] = typer.Argument(..., help="images (PNG, JPEG, BMP, TIFF, WebP), folders "
+                                        "of them, or .npy arrays (C, *spatial)",
+                                        show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the output (and "
+                                       "--save-layer outputs) as PNG and .npy into this folder"),
+    resize: Optional[str] = typer.Option(None, "--resize", help="resize images to HxW first"),
+    seed: int = typer.Option(0, "--seed", help="seed of the random weights"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=".npz keyed by PyTorch "
+                                           "state_dict names"),
+    save_weights: Optional[Path] = typer.Option(None, "--save-weights",
+                                                help="write the weights used to this .npz"),
+    verify: bool = typer.Option(False, "--verify", help="recompute sampled outputs of every "
+                                "layer with a direct reference"),
+    format: RunFormat = typer.Option(RunFormat.table, "--format", "-f"),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="images per forward pass"),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="refuse runs that need "
+                                             "more (e.g. 2GiB); default half the available RAM"),
+    normalize: Optional[Normalize] = typer.Option(None, "--normalize",
+                                                  help="imagenet: subtract mean, divide by std"),
+    save_layer: List[str] = typer.Option([], "--save-layer", help="also save this layer's "
+                                         "output (repeatable)"),
+) -> None:
+    """Run the network forward on images with NumPy: per layer the predicted and produced
+    shapes, time and value range. Exit 1 if a shape differs from the analysis."""
+    from convcalc.executor.images import ImageError
+    from convcalc.executor.runner import RunError
+    from convcalc.executor.weights import WeightsError
+
+    size = parse_shape(resize, "--resize") if resize else None
+    if size is not None and len(size) != 2:
+        fail_usage(f"--resize {resize!r}: expected HxW, e.g. 224x224")
+    limit = parse_bytes(max_memory) if max_memory else None
+    if out is not None and out.exists() and not out.is_dir():
+        fail_usage(f"--out {out} exists and is not a folder")
+    try:
+        session = Session.start(spec, weights, seed, save_layer, limit)
+        if save_weights is not None:
+            session.save_weights(save_weights)
+        groups = session.run_all(inputs, size, batch_size,
+                                 normalize.value if normalize else None, verify, out)
+    except (RunError, WeightsError, ImageError) as err:
+        fail_usage(str(err) + (f" (hint: {err.hint})" if err.hint else ""))
+    except OSError as err:
+        fail_usage(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}")
+    _print(session, groups, format, verify)
+    if not all(g.ok for g in groups) or (verify and not all(g.verified for g in groups)):
+        raise typer.Exit(1)
+
+
+# -- the session: spec, weights, executor ----------------------------------------------------
+
+@dataclass
+class Group:
+    """The images run at one input size, and their per-layer results merged over batches."""
+
+    input_shape: tuple[int, ...]
+    report: object
+    images: list[str] = field(default_factory=list)
+    rows: dict = field(default_factory=dict)  # layer name -> merged LayerRun fields
+    memory: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(row["ok"] for row in self.rows.values())
+
+    @property
+    def verified(self) -> bool:
+        from convcalc.executor.verify import TOLERANCE
+        return all(row["rel"] is None or row["rel"] <= TOLERANCE for row in self.rows.values())
+
+    def merge(self, layers, count: int) -> None:
+        for layer in layers:
+            row = self.rows.setdefault(layer.name, {
+                "name": layer.name, "type": layer.type, "predicted": layer.predicted,
+                "produced": layer.produced, "ok": True, "seconds": 0.0, "min": None,
+                "mean_sum": 0.0, "count": 0, "max": None, "folded_into": layer.folded_into,
+                "abs": None, "rel": None})
+            row["ok"] = row["ok"] and layer.ok
+            row["seconds"] += layer.seconds
+            if layer.low is not None:
+                row["min"] = layer.low if row["min"] is None else min(row["min"], layer.low)
+                row["max"] = layer.high if row["max"] is None else max(row["max"], layer.high)
+                row["mean_sum"] += layer.mean * count
+                row["count"] += count
+            if layer.error is not None:
+                row["abs"] = max(row["abs"] or 0.0, layer.error[0])
+                row["rel"] = max(row["rel"] or 0.0, layer.error[1])
+
+
+class Session:
+    def __init__(self, spec: Path, report, weights: dict, executor, limit: int | None):
+        self.spec, self.report, self.weights = spec, report, weights
+        self.executor, self.limit = executor, limit
+        self.reports = {report.input_shape: report}
+        self.written: list[Path] = []
+
+    @classmethod
+    def start(cls, spec: Path, weights_file: Path | None, seed: int, keep: list[str],
+              limit: int | None) -> "Session":
+        from convcalc.analysis import analyze_file
+        from convcalc.executor.runner import Executor, RunError
+        from convcalc.executor.weights import initial_weights, load_weights
+        from convcalc.spec import did_you_mean
+
+        try:
+            report = analyze_file(spec)
+        except (OSError, UnicodeDecodeError) as err:
+            raise RunError(f"cannot read {spec}: {getattr(err, 'strerror', None) or err}")
+        _refuse_errors(report, spec, None)
+        names = {layer.name for layer in report.layers}
+        for name in keep:
+            if name not in names:
+                raise RunError(f"--save-layer {name!r}: no such layer in {spec}",
+                               did_you_mean(name, names) or "convcalc check lists the layers")
+        weights = (load_weights(weights_file, report) if weights_file
+                   else initial_weights(report, seed))
+        return cls(spec, report, weights, Executor(report, weights, keep=keep), limit)
+
+    def save_weights(self, path: Path) -> None:
+        from convcalc.executor.weights import save_weights
+        save_weights(path, self.weights)
+        self.written.append(path)
+
+    def report_for(self, shape: tuple[int, ...], resize_hint: str):
+        """The analysis at this input size; an error when the network does not take it."""
+        if shape not in self.reports:
+            from convcalc.analysis import Options, analyze_file
+            from convcalc.executor.runner import RunError
+            from convcalc.executor.weights import expected_weights
+            report = analyze_file(self.spec, Options(input_shape=shape))
+            _refuse_errors(report, self.spec, resize_hint)
+            here, spec_size = expected_weights(report), expected_weights(self.report)
+            for key, want in spec_size.items():
+                if here.get(key) != want:
+                    raise RunError(f"the network does not run at input {list(shape)}: {key} "
+                                   f"would be {list(here.get(key) or ())}, its weights are "
+                                   f"{list(want)} (for the spec's input "
+                                   f"{list(self.report.input_shape)})",
+                                   f"resize the images with {resize_hint}")
+            self.reports[shape] = report
+        return self.reports[shape]
+
+    def run_all(self, paths: list[Path], size, batch_size: int, normalize: str | None,
+                verify: bool, out: Path | None) -> list[Group]:
+        from convcalc.executor.images import list_inputs
+        from convcalc.executor.runner import check_memory, default_max_memory
+        from convcalc.executor.verify import verifier
+
+        files = list_inputs(paths)
+        check = verifier(self.executor) if verify else None
+        limit = self.limit or default_max_memory()
+        groups: dict[tuple, Group] = {}
+        with _progress(len(files)) as advance:
+            for batch, names in self._batches(files, size, batch_size, normalize):
+                shape = (batch.shape[-1], *batch.shape[1:-1])
+                report = self.report_for(shape, _resize_hint(self.report))
+                group = groups.get(shape) or groups.setdefault(shape, Group(shape, report))
+                group.memory = max(group.memory, check_memory(report, len(batch), self.weights,
+                                                              limit))
+                result = self.executor.run(batch, report, check=check)
+                group.images.extend(str(n) for n in names)
+                group.merge(result.layers, len(batch))
+                group.seconds += sum(layer.seconds for layer in result.layers)
+                if out is not None:
+                    self._write(out, names, result)
+                advance(len(batch))
+        return list(groups.values())
+
+    def _batches(self, files, size, batch_size: int, normalize):
+        """(N, *spatial, C) batches of consecutive same-sized inputs."""
+        import numpy as np
+        from convcalc.executor.images import load_input
+        from convcalc.executor.images import normalize as normalized
+
+        channels, rank = self.report.input_shape[0], len(self.report.input_shape) - 1
+        pending, names = [], []
+        for path in files:
+            sample = normalized(load_input(path, channels, rank, size), normalize)
+            if pending and (len(pending) == batch_size or sample.shape != pending[0].shape):
+                yield np.stack(pending), names
+                pending, names = [], []
+            pending.append(sample)
+            names.append(path)
+        if pending:
+            yield np.stack(pending), names
+
+    def _write(self, out: Path, names: list[Path], result) -> None:
+        from convcalc.executor.images import picture, save_npy, save_png
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = [("out", result.output), *result.kept.items()]
+        for index, path in enumerate(names):
+            for label, batch in arrays:
+                stem = out / f"{path.stem}.{_safe(label)}"
+                save_npy(stem.with_name(stem.name + ".npy"), batch[index])
+                self.written.append(stem.with_name(stem.name + ".npy"))
+                pixels = picture(batch[index])
+                if pixels is not None:
+                    save_png(stem.with_name(stem.name + ".png"), pixels)
+                    self.written.append(stem.with_name(stem.name + ".png"))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _resize_hint(report) -> str:
+    return "--resize " + "x".join(map(str, report.input_shape[1:]))
+
+
+def _refuse_errors(report, spec: Path, resize_hint: str | None) -> None:
+    """Any error at the spec's own input; at another size (resize_hint given), only errors
+    that stop the run (a spec's `expect` pins its own input size)."""
+    from convcalc.diagnostics import Severity
+    from convcalc.executor.runner import RunError, blocking_errors
+    errors = (blocking_errors(report) if resize_hint else
+              [d for d in report.diagnostics if d.severity == Severity.ERROR])
+    if not errors:
+        return
+    first = errors[0]
+    where = f"{first.location()}: {first.layer + ': ' if first.layer else ''}{first.message}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if resize_hint:
+        raise RunError(f"the network does not run at input {list(report.input_shape)}: "
+                       f"{where}{more}", f"resize the images with {resize_hint}")
+    raise RunError(f"{spec} has errors: {where}{more}",
+                   f"{first.hint}; convcalc check {spec} lists them" if first.hint
+                   else f"convcalc check {spec} lists them")
+
+
+class _progress:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def __enter__(self):
+        if sys.stderr.isatty() and self.total > 1:
+            from rich.console import Console
+            from rich.progress import Progress
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            task = self.bar.add_task("running", total=self.total)
+            return lambda count: self.bar.advance(task, count)
+        return lambda count: None
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# -- output ----------------------------------------------------------------------------------
+
+def _print(session: Session, groups: list[Group], format: RunFormat, verify: bool) -> None:
+    if format == RunFormat.json:
+        import json
+        typer.echo(json.dumps(_json(session, groups, verify), indent=2))
+        return
+    from rich.console import Console
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    for group in groups:
+        console.print(_table(session, group, verify))
+        console.print(_summary(group, verify))
+    if session.written:
+        console.print(f"wrote {len(session.written)} file(s): "
+                      + ", ".join(str(p) for p in session.written[:4])
+                      + (", ..." if len(session.written) > 4 else ""))
+
+
+def _table(session: Session, group: Group, verify: bool):
+    from rich import box
+    from rich.table import Table
+    from convcalc.render.common import shape_text
+    title = (f"{session.spec} on {len(group.images)} input(s) of "
+             f"{shape_text(group.input_shape)}")
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False, caption=(
+        "→ layer: a BatchNorm folded into this conv; its row shows the values"
+        if any(row["folded_into"] for row in group.rows.values()) else None),
+        caption_justify="left")
+    headers = ["layer", "type", "predicted", "produced", "", "ms", "min", "mean", "max"]
+    headers += ["rel err"] if verify else []
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("layer", "type") else "right",
+                         overflow="fold" if header == "layer" else "ellipsis",
+                         no_wrap=header != "layer", min_width=10 if header == "layer" else None)
+    for row in group.rows.values():
+        mark = "[green]✓[/]" if row["ok"] else "[bold red]✗[/]"
+        stats = ([f"→ {row['folded_into']}", "", ""] if row["folded_into"] else
+                 [_number(row["min"]), _number(_mean(row)), _number(row["max"])])
+        cells = [row["name"], row["type"], shape_text(row["predicted"]),
+                 shape_text(row["produced"]), mark, f"{row['seconds'] * 1e3:.2f}", *stats]
+        if verify:
+            cells.append(_error_text(row["rel"]))
+        table.add_row(*cells)
+    return table
+
+
+def _summary(group: Group, verify: bool) -> str:
+    from convcalc.render.common import bytes_text
+    mismatches = sum(not row["ok"] for row in group.rows.values())
+    parts = ["[green]every shape as predicted[/]" if not mismatches else
+             f"[bold red]{mismatches} layer(s) differ from the prediction[/]",
+             f"{group.seconds * 1e3:.1f} ms in layers", f"memory estimate "
+             f"{bytes_text(group.memory)}"]
+    if verify:
+        from convcalc.executor.verify import TOLERANCE
+        worst = max((row["rel"] or 0.0 for row in group.rows.values()), default=0.0)
+        style = "green" if worst <= TOLERANCE else "bold red"
+        parts.append(f"[{style}]verify: largest relative error {worst:.2g} "
+                     f"(tolerance {TOLERANCE:g})[/]")
+    return "; ".join(parts)
+
+
+def _json(session: Session, groups: list[Group], verify: bool) -> dict:
+    def layer(row):
+        return {"name": row["name"], "type": row["type"],
+                "predicted": list(row["predicted"]) if row["predicted"] else None,
+                "produced": list(row["produced"]), "ok": row["ok"],
+                "ms": round(row["seconds"] * 1e3, 4), "min": row["min"], "mean": _mean(row),
+                "max": row["max"], "folded_into": row["folded_into"],
+                **({"abs_error": row["abs"], "rel_error": row["rel"]} if verify else {})}
+    return {"spec": str(session.spec),
+            "ok": all(g.ok for g in groups) and (not verify or all(g.verified for g in groups)),
+            "runs": [{"input_shape": list(g.input_shape), "inputs": g.images,
+                      "memory_estimate_bytes": g.memory, "ms": round(g.seconds * 1e3, 3),
+                      "layers": [layer(r) for r in g.rows.values()]} for g in groups],
+            "written": [str(p) for p in session.written]}
+
+
+def _mean(row) -> float | None:
+    return row["mean_sum"] / row["count"] if row["count"] else None
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def _error_text(value) -> str:
+    from convcalc.executor.verify import TOLERANCE
+    if value is None:
+        return ""
+    return f"{value:.2g}" if value <= TOLERANCE else f"[bold red]{value:.2g}[/]"
