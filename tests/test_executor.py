@@ -401,17 +401,19 @@ def test_kind_matches_torch(case):
     assert_close(to_first(result.output), expected, case.id)
 
 
-def test_upsample_non_integer_scale_is_pytorchs():
+@pytest.mark.parametrize("mode,factor", [("bilinear", 1.5), ("nearest", 1.3), ("nearest", 2.5),
+                                         ("bilinear", 0.7), ("bilinear", 1.1)])
+def test_upsample_non_integer_scale_is_pytorchs(mode, factor):
     """PyTorch maps dst -> src with 1/scale_factor when a scale factor is given; with a
-    non-integer one that differs from in/out, which is all the kernel is told."""
+    non-integer one that differs from in/out."""
     torch_ = pytest.importorskip("torch")
-    case = Case("upsample_bilinear_1.5", (2, 5, 7), "{type: upsample, scale_factor: 1.5, mode: bilinear}",
-                lambda x, w: R.upsample(x, scale_factor=1.5, mode="bilinear"))
-    report, weights, x, result = run_case(case, verify=False)
-    expected = F.interpolate(torch_.from_numpy(x), scale_factor=1.5, mode="bilinear").numpy()
-    if np.abs(to_first(result.output) - expected).max() > 1e-4:
-        pytest.xfail("kernels.upsample takes only the output size (reported to the kernels' owner)")
+    case = Case(f"upsample_{mode}_{factor}", (2, 5, 7),
+                f"{{type: upsample, scale_factor: {factor}, mode: {mode}}}",
+                lambda x, w: R.upsample(x, scale_factor=factor, mode=mode))
+    report, weights, x, result = run_case(case, verify=True)
+    expected = F.interpolate(torch_.from_numpy(x), scale_factor=factor, mode=mode).numpy()
     assert_close(to_first(result.output), expected)
+    assert_close(to_first(result.output), case.reference(x, weights))  # the loop oracle too
 
 
 # -- BatchNorm folding -----------------------------------------------------------------------

@@ -16,12 +16,13 @@ from convcalc.executor.kernels_common import as_float32, check_rank, spatial_tup
 _LINEAR_MODES = {"linear", "bilinear", "trilinear"}
 
 
-def upsample(x, size, mode="nearest", align_corners=None):
-    """Resize (N, *in, C) -> (N, *size, C), PyTorch F.interpolate(size=...) semantics.
+def upsample(x, size, mode="nearest", align_corners=None, scale_factor=None):
+    """Resize (N, *in, C) -> (N, *size, C), PyTorch F.interpolate semantics.
 
-    nearest: src = min(floor(dst * in/out), in-1); nearest-exact: floor((dst + 0.5) * in/out);
+    With r = in/out, or r = 1/scale_factor when a scale factor is given (as PyTorch does):
+    nearest: src = min(floor(dst * r), in-1); nearest-exact: floor((dst + 0.5) * r);
     linear/bilinear/trilinear: align_corners=True: src = dst*(in-1)/(out-1);
-    otherwise src = max((dst + 0.5)*in/out - 0.5, 0); out = (1-l)*x[floor(src)] + l*x[floor(src)+1].
+    otherwise src = max((dst + 0.5)*r - 0.5, 0); out = (1-l)*x[floor(src)] + l*x[floor(src)+1].
     """
     x = as_float32(x)
     ndim = check_rank(x, "upsample")
@@ -31,31 +32,46 @@ def upsample(x, size, mode="nearest", align_corners=None):
                          f"linear, bilinear or trilinear")
     if mode in _LINEAR_MODES and align_corners is None:
         align_corners = False
+    factors = (None,) * ndim if scale_factor is None else _scale_factors(scale_factor, ndim)
     result = x
-    for axis, out in enumerate(out_size):
+    for axis, (out, factor) in enumerate(zip(out_size, factors)):
         size_in = result.shape[1 + axis]
+        ratio = (np.float32(1.0 / factor) if factor else
+                 np.float32(size_in) / np.float32(out))  # PyTorch: 1/scale_factor when given
         if mode in _LINEAR_MODES:
-            result = _linear_axis(result, 1 + axis, size_in, out, align_corners)
-        elif out != size_in:
-            result = np.take(result, _nearest_index(size_in, out, mode == "nearest-exact"), axis=1 + axis)
+            if out != size_in:  # PyTorch's linear kernels copy an axis whose size is unchanged
+                result = _linear_axis(result, 1 + axis, size_in, out, align_corners, ratio)
+        elif out != size_in or factor:
+            result = np.take(result, _nearest_index(size_in, out, mode == "nearest-exact", ratio),
+                             axis=1 + axis)
     return np.ascontiguousarray(result)
 
 
-def _nearest_index(size_in: int, size_out: int, exact: bool) -> np.ndarray:
-    """PyTorch nearest_idx: float32 scale in/out; the half-pixel shift for nearest-exact."""
-    scale = np.float32(size_in) / np.float32(size_out)
+def _scale_factors(scale_factor, ndim: int) -> tuple[float, ...]:
+    """A number or one per spatial axis -> a tuple of `ndim` floats."""
+    if isinstance(scale_factor, (int, float, np.number)):
+        return (float(scale_factor),) * ndim
+    factors = tuple(float(f) for f in scale_factor)
+    if len(factors) != ndim:
+        raise ValueError(f"scale_factor: expected {ndim} values, one per spatial axis. "
+                         f"Received: {scale_factor!r}")
+    return factors
+
+
+def _nearest_index(size_in: int, size_out: int, exact: bool, scale) -> np.ndarray:
+    """PyTorch nearest_idx: src = floor((dst [+ 0.5]) * scale) in float32, clamped."""
     dst = np.arange(size_out, dtype=np.float32) + (np.float32(0.5) if exact else np.float32(0))
     return np.minimum(np.floor(dst * scale).astype(np.int64), size_in - 1)
 
 
-def _linear_axis(x: np.ndarray, axis: int, size_in: int, size_out: int, align_corners: bool):
+def _linear_axis(x: np.ndarray, axis: int, size_in: int, size_out: int, align_corners: bool,
+                 scale):
     """One axis of linear interpolation: (1 - l) * x[i0] + l * x[i1], i1 = min(i0 + 1, in-1)."""
     dst = np.arange(size_out, dtype=np.float32)
     if align_corners:
         scale = np.float32(size_in - 1) / np.float32(size_out - 1) if size_out > 1 else np.float32(0)
         src = dst * scale
     else:
-        scale = np.float32(size_in) / np.float32(size_out)
         src = np.maximum((dst + np.float32(0.5)) * scale - np.float32(0.5), np.float32(0))
     low = np.minimum(src.astype(np.int64), size_in - 1)
     high = np.minimum(low + 1, size_in - 1)

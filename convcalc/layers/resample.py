@@ -80,7 +80,9 @@ class Upsample(Layer):
         from convcalc.executor.kernels import upsample
         from convcalc.executor.layout import sample_shape
         (x,) = inputs
-        return upsample(x, self.out_spatial(sample_shape(x)), self.mode, self.align_corners)
+        shape = sample_shape(x)
+        factors = None if self.size is not None else self.per_axis("scale_factor", len(shape) - 1)
+        return upsample(x, self.out_spatial(shape), self.mode, self.align_corners, factors)
 
 
 @register("pad")
