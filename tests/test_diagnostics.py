@@ -228,3 +228,18 @@ def test_block_argument_errors_point_into_the_using_layer():
     assert (unknown.line, unknown.column, unknown.hint) == (8, 18, "did you mean 'channels'?")
     bad = only(report, "invalid-value")
     assert bad.line == 9 and "'d'" in bad.message
+
+
+def test_fixed_weights_are_checked_without_running():
+    report = check("""
+        input: [3, 32, 32]
+        layers:
+          - {type: conv2d, name: a, out_channels: 3, kernel_size: 3, weights: sobelx}
+          - {type: conv2d, name: b, out_channels: 3, kernel_size: 3, weights: [[1, 2], [3, 4]], inputs: [input]}
+          - {type: conv2d, name: c, out_channels: 3, kernel_size: 5, weights: sharpen, inputs: [input]}
+          - {type: conv2d, name: d, out_channels: 1, kernel_size: [1, 2], weights: [[[[1, 2]], [[3, 4]], [[5, 6]]]], inputs: [input]}
+        """)
+    found = {d.layer: d for d in report.diagnostics}
+    assert set(found) == {"a", "b", "c"}  # d gives the whole weight (1, 3, 1, 2): fine
+    assert found["a"].hint == "did you mean 'sobel_x'?"
+    assert "[2, 2]" in found["b"].message and "[5, 5]" in found["c"].message

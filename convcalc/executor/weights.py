@@ -22,24 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from convcalc.analysis import Report
+from convcalc.layers.conv import NAMED_KERNELS
 from convcalc.executor.images import write_whole
 
-NAMED_KERNELS: dict[str, list[list[float]]] = {
-    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
-    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-    "box_blur": [[1 / 9] * 3] * 3,
-    "gaussian_blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
-    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
-    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
-    # cross-correlation: the tap's place is where each output pixel takes its value from
-    "shift_up": [[0, 1, 0], [0, 0, 0], [0, 0, 0]],  # the value of the pixel above
-    "shift_down": [[0, 0, 0], [0, 0, 0], [0, 1, 0]],
-    "shift_left": [[0, 0, 0], [1, 0, 0], [0, 0, 0]],
-    "shift_right": [[0, 0, 0], [0, 0, 1], [0, 0, 0]],
-    "edge_detect": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
-}
 OPTIONAL_KEYS = ("num_batches_tracked",)  # PyTorch bookkeeping, not needed at inference
 UNIFORM_INIT = ("weight", "bias")  # of layers whose weight has a fan-in (ndim >= 2)
 

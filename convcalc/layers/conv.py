@@ -16,9 +16,25 @@ from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFS
                                   Weight, register_ndim)
 from convcalc.layers.windows import resolve_padding, window_output
 
-WEIGHT_NAMES = ("sobel_x", "sobel_y", "laplacian", "sharpen", "box_blur", "gaussian_blur",
-                "emboss", "identity", "shift_up", "shift_down", "shift_left", "shift_right",
-                "edge_detect")
+# Fixed kernels a conv may name with `weights:` (cross-correlation, as every framework does:
+# a tap's place is where each output pixel takes its value from). Plain lists: the check
+# path imports no numpy.
+NAMED_KERNELS: dict[str, list[list[float]]] = {
+    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "box_blur": [[1 / 9] * 3] * 3,
+    "gaussian_blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "shift_up": [[0, 1, 0], [0, 0, 0], [0, 0, 0]],  # the value of the pixel above
+    "shift_down": [[0, 0, 0], [0, 0, 0], [0, 1, 0]],
+    "shift_left": [[0, 0, 0], [1, 0, 0], [0, 0, 0]],
+    "shift_right": [[0, 0, 0], [0, 0, 1], [0, 0, 0]],
+    "edge_detect": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+}
+WEIGHT_NAMES = tuple(NAMED_KERNELS)
 
 
 class _ChannelsMixin:
@@ -35,6 +51,18 @@ class _ChannelsMixin:
                              f"groups={groups} must divide both in_channels ({channels}) and "
                              f"out_channels ({out})",
                              f"use a groups value that divides {math.gcd(channels, out)}")
+
+
+def nested_shape(value) -> tuple[int, ...] | None:
+    """The shape of nested lists of numbers, or None when ragged or not numbers."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ()
+    if not isinstance(value, list) or not value:
+        return None
+    inner = {nested_shape(v) for v in value}
+    if len(inner) != 1 or None in inner:
+        return None
+    return (len(value), *inner.pop())
 
 
 class Conv(_ChannelsMixin, Layer):
@@ -65,12 +93,37 @@ class Conv(_ChannelsMixin, Layer):
         self.check_channels(channels)
         pads, notes = self.geometry(spatial)
         self._check_padding_mode(spatial, pads)
+        self._check_fixed_weights(channels)
         out_spatial, fit_notes = window_output(self.type, spatial, self.kernel_size, self.stride,
                                                pads, self.dilation)
         out = (self.out_channels, *out_spatial)
         macs = math.prod(out) * (channels // self.groups) * math.prod(self.kernel_size)
         flops = 2 * macs + (math.prod(out) if self.bias else 0)
         return Inference(out, macs, flops, tuple(notes + fit_notes))
+
+    def _check_fixed_weights(self, channels: int) -> None:
+        """`weights:` names a kernel of NAMED_KERNELS, or gives the kernel's or the whole
+        weight's numbers."""
+        if self.weights is None:
+            return
+        kernel = tuple(self.kernel_size)
+        whole = (self.out_channels, channels // self.groups, *kernel)
+        if isinstance(self.weights, str):
+            if self.weights not in NAMED_KERNELS:
+                from convcalc.spec import did_you_mean
+                raise LayerError("invalid-value", f"weights: unknown kernel {self.weights!r}",
+                                 did_you_mean(self.weights, NAMED_KERNELS)
+                                 or f"use one of {', '.join(NAMED_KERNELS)}, or give numbers")
+            if kernel != (3, 3):
+                raise LayerError("invalid-value", f"weights: {self.weights} is a 3x3 kernel but "
+                                 f"kernel_size is {list(kernel)}", "use kernel_size: 3 on a conv2d")
+            return
+        shape = nested_shape(self.weights)
+        if shape not in (kernel, whole):
+            raise LayerError("invalid-value", f"weights: inline numbers of shape "
+                             f"{list(shape) if shape is not None else 'ragged'}; expected the "
+                             f"kernel {list(kernel)} or the whole weight {list(whole)}",
+                             "give one kernel (applied per channel) or every filter")
 
     def _check_padding_mode(self, spatial, pads) -> None:
         if self.padding_mode in ("reflect", "circular"):
