@@ -76,7 +76,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
             bands = _bands(image)
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image Pillow can read",
-                         f"use PNG, JPEG, BMP, TIFF or WebP")
+                         "use PNG, JPEG, BMP, TIFF or WebP")
     except (OSError, ValueError, SyntaxError) as err:
         raise ImageError(f"cannot read {path}: {err}", "is the file complete?")
     return _to_channels(bands, channels, path)

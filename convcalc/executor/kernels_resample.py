@@ -101,7 +101,7 @@ def coord_channels(x, with_r: bool = False) -> np.ndarray:
     r = sqrt(sum_a coord_a^2).
     """
     x = as_float32(x)
-    ndim = check_rank(x, "coord_channels")
+    check_rank(x, "coord_channels")
     spatial = x.shape[1:-1]
     grids = np.meshgrid(*(np.linspace(-1.0, 1.0, n, dtype=np.float32) if n > 1
                           else np.full(1, -1.0, np.float32) for n in spatial), indexing="ij")

@@ -206,8 +206,8 @@ class Executor:
                            "use a smaller --batch-size or --resize")
         except (ValueError, IndexError) as err:
             raise RunError(f"layer {node.name} ({node.type}) failed: {err}",
-                           f"check the layer's parameters against its input shapes "
-                           f"(convcalc check shows them)")
+                           "check the layer's parameters against its input shapes "
+                           "(convcalc check shows them)")
 
     def _release(self, step: Step, values: dict, sides: dict, remaining: dict, final: str):
         """Free every tensor whose last consumer has now run."""

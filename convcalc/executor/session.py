@@ -1,0 +1,198 @@
+"""A run of `convcalc run`: the spec analysed, its weights, the executor, and the inputs run
+in batches of one size, each size re-analysed; results merged per layer for the report.
+Printing is the CLI's; this module only computes and writes the requested files."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convcalc.executor.runner import RunError
+
+
+@contextmanager
+def _no_progress(total: int):
+    yield lambda count: None
+
+
+
+@dataclass
+class Group:
+    """The images run at one input size, and their per-layer results merged over batches."""
+
+    input_shape: tuple[int, ...]
+    report: object
+    images: list[str] = field(default_factory=list)
+    rows: dict = field(default_factory=dict)  # layer name -> merged LayerRun fields
+    memory: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(row["ok"] for row in self.rows.values())
+
+    @property
+    def verified(self) -> bool:
+        from convcalc.executor.verify import TOLERANCE
+        return all(row["rel"] is None or row["rel"] <= TOLERANCE for row in self.rows.values())
+
+    def merge(self, layers, count: int) -> None:
+        for layer in layers:
+            row = self.rows.setdefault(layer.name, {
+                "name": layer.name, "type": layer.type, "predicted": layer.predicted,
+                "produced": layer.produced, "ok": True, "seconds": 0.0, "min": None,
+                "mean_sum": 0.0, "count": 0, "max": None, "folded_into": layer.folded_into,
+                "abs": None, "rel": None})
+            row["ok"] = row["ok"] and layer.ok
+            row["seconds"] += layer.seconds
+            if layer.low is not None:
+                row["min"] = layer.low if row["min"] is None else min(row["min"], layer.low)
+                row["max"] = layer.high if row["max"] is None else max(row["max"], layer.high)
+                row["mean_sum"] += layer.mean * count
+                row["count"] += count
+            if layer.error is not None:
+                row["abs"] = max(row["abs"] or 0.0, layer.error[0])
+                row["rel"] = max(row["rel"] or 0.0, layer.error[1])
+
+
+class Session:
+    def __init__(self, spec: Path, report, weights: dict, executor, limit: int | None):
+        self.spec, self.report, self.weights = spec, report, weights
+        self.executor, self.limit = executor, limit
+        self.reports = {report.input_shape: report}
+        self.written: list[Path] = []
+
+    @classmethod
+    def start(cls, spec: Path, weights_file: Path | None, seed: int, keep: list[str],
+              limit: int | None) -> "Session":
+        from convcalc.analysis import analyze_file
+        from convcalc.executor.runner import Executor
+        from convcalc.executor.weights import initial_weights, load_weights
+        from convcalc.spec import did_you_mean
+
+        try:
+            report = analyze_file(spec)
+        except (OSError, UnicodeDecodeError) as err:
+            raise RunError(f"cannot read {spec}: {getattr(err, 'strerror', None) or err}")
+        _refuse_errors(report, spec, None)
+        names = {layer.name for layer in report.layers}
+        for name in keep:
+            if name not in names:
+                raise RunError(f"--save-layer {name!r}: no such layer in {spec}",
+                               did_you_mean(name, names) or "convcalc check lists the layers")
+        weights = (load_weights(weights_file, report) if weights_file
+                   else initial_weights(report, seed))
+        return cls(spec, report, weights, Executor(report, weights, keep=keep), limit)
+
+    def save_weights(self, path: Path) -> None:
+        from convcalc.executor.weights import save_weights
+        save_weights(path, self.weights)
+        self.written.append(path)
+
+    def report_for(self, shape: tuple[int, ...], resize_hint: str):
+        """The analysis at this input size; an error when the network does not take it."""
+        if shape not in self.reports:
+            from convcalc.analysis import Options, analyze_file
+            from convcalc.executor.weights import expected_weights
+            report = analyze_file(self.spec, Options(input_shape=shape))
+            _refuse_errors(report, self.spec, resize_hint)
+            here, spec_size = expected_weights(report), expected_weights(self.report)
+            for key, want in spec_size.items():
+                if here.get(key) != want:
+                    raise RunError(f"the network does not run at input {list(shape)}: {key} "
+                                   f"would be {list(here.get(key) or ())}, its weights are "
+                                   f"{list(want)} (for the spec's input "
+                                   f"{list(self.report.input_shape)})",
+                                   f"resize the images with {resize_hint}")
+            self.reports[shape] = report
+        return self.reports[shape]
+
+    def run_all(self, paths: list[Path], size, batch_size: int, normalize: str | None,
+                verify: bool, out: Path | None, progress=None) -> list[Group]:
+        """Run every input in batches of one size; `progress(total)` returns a context
+        manager yielding `advance(count)` (the CLI's progress bar)."""
+        from convcalc.executor.images import list_inputs
+        from convcalc.executor.runner import check_memory, default_max_memory
+        from convcalc.executor.verify import verifier
+
+        files = list_inputs(paths)
+        check = verifier(self.executor) if verify else None
+        limit = self.limit or default_max_memory()
+        groups: dict[tuple, Group] = {}
+        with (progress or _no_progress)(len(files)) as advance:
+            for batch, names in self._batches(files, size, batch_size, normalize):
+                shape = (batch.shape[-1], *batch.shape[1:-1])
+                report = self.report_for(shape, _resize_hint(self.report))
+                group = groups.get(shape) or groups.setdefault(shape, Group(shape, report))
+                group.memory = max(group.memory, check_memory(report, len(batch), self.weights,
+                                                              limit))
+                result = self.executor.run(batch, report, check=check)
+                group.images.extend(str(n) for n in names)
+                group.merge(result.layers, len(batch))
+                group.seconds += sum(layer.seconds for layer in result.layers)
+                if out is not None:
+                    self._write(out, names, result)
+                advance(len(batch))
+        return list(groups.values())
+
+    def _batches(self, files, size, batch_size: int, normalize):
+        """(N, *spatial, C) batches of consecutive same-sized inputs."""
+        import numpy as np
+        from convcalc.executor.images import load_input
+        from convcalc.executor.images import normalize as normalized
+
+        channels, rank = self.report.input_shape[0], len(self.report.input_shape) - 1
+        pending, names = [], []
+        for path in files:
+            sample = normalized(load_input(path, channels, rank, size), normalize)
+            if pending and (len(pending) == batch_size or sample.shape != pending[0].shape):
+                yield np.stack(pending), names
+                pending, names = [], []
+            pending.append(sample)
+            names.append(path)
+        if pending:
+            yield np.stack(pending), names
+
+    def _write(self, out: Path, names: list[Path], result) -> None:
+        from convcalc.executor.images import picture, save_npy, save_png
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = [("out", result.output), *result.kept.items()]
+        for index, path in enumerate(names):
+            for label, batch in arrays:
+                stem = out / f"{path.stem}.{_safe(label)}"
+                save_npy(stem.with_name(stem.name + ".npy"), batch[index])
+                self.written.append(stem.with_name(stem.name + ".npy"))
+                pixels = picture(batch[index])
+                if pixels is not None:
+                    save_png(stem.with_name(stem.name + ".png"), pixels)
+                    self.written.append(stem.with_name(stem.name + ".png"))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _resize_hint(report) -> str:
+    return "--resize " + "x".join(map(str, report.input_shape[1:]))
+
+
+def _refuse_errors(report, spec: Path, resize_hint: str | None) -> None:
+    """Any error at the spec's own input; at another size (resize_hint given), only errors
+    that stop the run (a spec's `expect` pins its own input size)."""
+    from convcalc.diagnostics import Severity
+    from convcalc.executor.runner import blocking_errors
+    errors = (blocking_errors(report) if resize_hint else
+              [d for d in report.diagnostics if d.severity == Severity.ERROR])
+    if not errors:
+        return
+    first = errors[0]
+    where = f"{first.location()}: {first.layer + ': ' if first.layer else ''}{first.message}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if resize_hint:
+        raise RunError(f"the network does not run at input {list(report.input_shape)}: "
+                       f"{where}{more}", f"resize the images with {resize_hint}")
+    raise RunError(f"{spec} has errors: {where}{more}",
+                   f"{first.hint}; convcalc check {spec} lists them" if first.hint
+                   else f"convcalc check {spec} lists them")
