@@ -100,8 +100,9 @@ def analyze(graph: Graph, options: Options = Options()) -> Report:
     shapes: dict[str, tuple[int, ...] | None] = {INPUT: graph.input_shape}
     found = list(graph.diagnostics)
     layers = []
+    first_input = {node.name: node.inputs[0] for node in graph.nodes if node.inputs}
     for node in graph.nodes:
-        report, notes = _analyze_node(node, shapes, options, graph.file)
+        report, notes = _analyze_node(node, shapes, options, graph.file, first_input)
         shapes[node.name] = report.output_shape
         layers.append(report)
         found.extend(notes)
@@ -123,12 +124,16 @@ def _add_receptive_fields(report: Report) -> None:
     annotate(report)
 
 
-def _analyze_node(node: Node, shapes, options: Options, file: str):
+def _analyze_node(node: Node, shapes, options: Options, file: str, first_input: dict):
     report = LayerReport(node.name, node.type, list(node.inputs), None, line=node.pos.line,
                          column=node.pos.column)
     ins = [shapes.get(name) for name in node.inputs]
     refs = {param: shapes.get(name) for param, name in node.refs.items()}
-    if node.layer is None or any(s is None for s in ins) or any(s is None for s in refs.values()):
+    # a referenced layer's own input too, as "<param>.input" (max_unpool: the pool's input)
+    refs.update({f"{param}.input": shapes.get(first_input.get(name, ""))
+                 for param, name in node.refs.items()})
+    if (node.layer is None or any(s is None for s in ins)
+            or any(refs.get(param) is None for param in node.refs)):
         return report, []  # the cause is reported where it arose: no cascade
 
     def place(d: Diagnostic) -> Diagnostic:

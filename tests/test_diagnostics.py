@@ -243,3 +243,18 @@ def test_fixed_weights_are_checked_without_running():
     assert set(found) == {"a", "b", "c"}  # d gives the whole weight (1, 3, 1, 2): fine
     assert found["a"].hint == "did you mean 'sobel_x'?"
     assert "[2, 2]" in found["b"].message and "[5, 5]" in found["c"].message
+
+
+def test_max_unpool_must_restore_the_pools_input_size():
+    # PyTorch places each index as a flat position of the pool's input: 7x7 pooled by 2 is
+    # 3x3, the default unpool size (3-1)*2 + 2 = 6 would scramble rows (and raise at run time)
+    report = check("""
+        input: [2, 7, 7]
+        layers:
+          - {type: maxpool2d, name: pool, kernel_size: 2}
+          - {type: max_unpool2d, name: up, kernel_size: 2, indices: pool}
+          - {type: max_unpool2d, name: ok, kernel_size: 2, indices: pool, output_size: [7, 7], inputs: [pool]}
+        """)
+    d = only(report, "shape-mismatch")
+    assert (d.layer, d.line, d.hint) == ("up", 4, "set output_size: [7, 7]")
+    assert report.layers[2].output_shape == (2, 7, 7)

@@ -196,6 +196,13 @@ class MaxUnpool(Layer):
         formula = tuple(ar.unpool_output_size(i, k, s, p) for i, k, s, p
                         in zip(shape[1:], self.kernel_size, stride, self.padding))
         out_spatial = self.output_size or formula
+        source = refs.get("indices.input")
+        if source is not None and tuple(out_spatial) != tuple(source[1:]):
+            raise LayerError("shape-mismatch",
+                             f"output {list(out_spatial)} differs from the input of max-pool "
+                             f"{self.indices!r} {list(source[1:])}: its indices are flat "
+                             f"positions in that size, so values would land in wrong places",
+                             f"set output_size: {list(source[1:])}")
         return Inference((shape[0], *out_spatial), 0, 0)
 
     def rf_steps(self, shapes, out):
