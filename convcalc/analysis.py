@@ -102,12 +102,14 @@ def analyze(graph: Graph, options: Options = Options()) -> Report:
     layers = []
     first_input = {node.name: node.inputs[0] for node in graph.nodes if node.inputs}
     for node in graph.nodes:
-        report, notes = _analyze_node(node, shapes, options, graph.file, first_input)
+        report, notes = _analyze_node(node, shapes, options, graph.file, first_input,
+                                      graph.resized)
         shapes[node.name] = report.output_shape
         layers.append(report)
         found.extend(notes)
     totals = _totals(graph, layers, options)
     found.extend(_network_expectations(graph, layers, totals))
+    found.extend(_skipped_expectations(graph))
     report = Report(graph.file, graph.name, graph.input_shape, layers, totals, found, options,
                     graph)
     _add_receptive_fields(report)
@@ -124,7 +126,8 @@ def _add_receptive_fields(report: Report) -> None:
     annotate(report)
 
 
-def _analyze_node(node: Node, shapes, options: Options, file: str, first_input: dict):
+def _analyze_node(node: Node, shapes, options: Options, file: str, first_input: dict,
+                  resized: bool = False):
     report = LayerReport(node.name, node.type, list(node.inputs), None, line=node.pos.line,
                          column=node.pos.column)
     ins = [shapes.get(name) for name in node.inputs]
@@ -151,7 +154,7 @@ def _analyze_node(node: Node, shapes, options: Options, file: str, first_input: 
     report.output_bytes = math.prod(result.shape) * options.batch * options.itemsize
     notes = [place(d) for d in result.diagnostics]
     notes += [d.at(file, (node.expect_pos or node.pos).line, (node.expect_pos or node.pos).column,
-                   node.name) for d in _layer_expectations(node, report)]
+                   node.name) for d in _layer_expectations(node, report, resized)]
     return report, notes
 
 
@@ -165,12 +168,30 @@ def _compare(what: str, expected, actual, pos_hint: str) -> Diagnostic | None:
                 f"fix the {pos_hint}, or update the expectation if the change is intended")
 
 
-def _layer_expectations(node: Node, report: LayerReport) -> list[Diagnostic]:
+SIZE_DEPENDENT = ("shape", "output", "macs", "flops")  # pinned to the spec's own input size
+
+
+def _layer_expectations(node: Node, report: LayerReport, resized: bool) -> list[Diagnostic]:
     actual = {"shape": report.output_shape, "output": report.output_shape,
               "params": report.params, "macs": report.macs, "flops": report.flops}
     found = [_compare(key, value, actual[key], "layer") for key, value in node.expect.items()
-             if key in actual]
+             if key in actual and not (resized and key in SIZE_DEPENDENT)]
     return [d for d in found if d]
+
+
+def _skipped_expectations(graph: Graph) -> list[Diagnostic]:
+    """At another input size, shape/MAC/FLOP expectations are not checked: say so once."""
+    if not graph.resized:
+        return []
+    pinned = any(key in SIZE_DEPENDENT for node in graph.nodes for key in node.expect) or any(
+        key in SIZE_DEPENDENT for key in graph.expect)
+    if not pinned:
+        return []
+    pos = graph.expect_pos or Pos(1, 1)
+    return [diag("expectation-skipped",
+                 f"expectations of shapes, MACs and FLOPs are pinned to the spec's input "
+                 f"{list(graph.declared_input)}; not checked at {list(graph.input_shape)} "
+                 f"(params still are)").at(graph.file, pos.line, pos.column)]
 
 
 def _network_expectations(graph: Graph, layers: list[LayerReport], totals: Totals):
@@ -182,7 +203,8 @@ def _network_expectations(graph: Graph, layers: list[LayerReport], totals: Total
     actual = {"shape": layers[-1].output_shape, "output": layers[-1].output_shape,
               "params": totals.params, "macs": totals.macs, "flops": totals.flops}
     found = [_compare(key, value, actual[key], "network")
-             for key, value in graph.expect.items() if key in actual]
+             for key, value in graph.expect.items()
+             if key in actual and not (graph.resized and key in SIZE_DEPENDENT)]
     return [d.at(graph.file, pos.line, pos.column) for d in found if d]
 
 

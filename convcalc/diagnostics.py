@@ -33,6 +33,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "channel-mismatch": (Severity.ERROR, "channel counts do not agree"),
     "shape-mismatch": (Severity.ERROR, "merged tensors' sizes differ"),
     "expectation-failed": (Severity.ERROR, "an `expect` in the spec differs from the result"),
+    "expectation-skipped": (Severity.INFO, "size-pinned expectations not checked at --input"),
     "invalid-stride": (Severity.WARNING, "(i + p - k_eff) is not a multiple of the stride"),
     "skipped-input": (Severity.WARNING, "stride > effective kernel: rows between windows unread"),
     "checkerboard": (Severity.WARNING, "transposed conv kernel not divisible by its stride"),

@@ -49,6 +49,12 @@ class Graph:
     expect: dict
     expect_pos: Pos | None
     diagnostics: list[Diagnostic]
+    declared_input: tuple[int, ...] | None = None  # the spec's own input, when overridden
+
+    @property
+    def resized(self) -> bool:
+        """Analysed at another input size than the spec declares (`--input`)."""
+        return self.declared_input is not None and self.declared_input != self.input_shape
 
     @property
     def output(self) -> Node | None:
@@ -97,6 +103,8 @@ def _eval(node: ast.AST, env: dict, expr: str) -> Any:
         return env[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
         left, right = _eval(node.left, env, expr), _eval(node.right, env, expr)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+            raise ExprError(f"${{{expr}}}: arithmetic takes numbers; got {left!r} and {right!r}")
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             raise ExprError(f"exponent too large in ${{{expr}}}")
         try:
@@ -105,7 +113,10 @@ def _eval(node: ast.AST, env: dict, expr: str) -> Any:
             raise ExprError(f"${{{expr}}}: {err}")
         return int(value) if isinstance(value, float) and value.is_integer() else value
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand, env, expr))
+        operand = _eval(node.operand, env, expr)
+        if not isinstance(operand, (int, float)) or isinstance(operand, bool):
+            raise ExprError(f"${{{expr}}}: arithmetic takes numbers; got {operand!r}")
+        return _UNARY[type(node.op)](operand)
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id in _FUNCS and not node.keywords):
         return _FUNCS[node.func.id](*(_eval(a, env, expr) for a in node.args))
@@ -308,15 +319,32 @@ class _Builder:
             return {}
         where = entry.param_pos.get("expect", entry.pos)
         value = self._eval(entry.expect, scope, where, full)
-        if not isinstance(value, dict):
-            self.error("invalid-value", "expect must be a mapping such as {shape: [64, 56, 56]}",
-                       where, full)
+        return self.read_expect(value, where, full)
+
+    def read_expect(self, value: Any, where: Pos, layer: str | None) -> dict:
+        """Validate an `expect:` mapping: shape/output are lists of sizes, counts integers."""
+        if value is _FAILED:
             return {}
-        for key in value:
+        if not isinstance(value, dict):
+            self.error("invalid-value", "expect must be a mapping such as {shape: [64, 56, 56]} "
+                       "or {params: 1000}", where, layer)
+            return {}
+        kept = {}
+        for key, expected in value.items():
             if key not in EXPECT_KEYS:
-                self.error("unknown-parameter", f"unknown expectation {key!r}", where, full,
+                self.error("unknown-parameter", f"unknown expectation {key!r}", where, layer,
                            did_you_mean(key, EXPECT_KEYS) or f"expect takes {', '.join(EXPECT_KEYS)}")
-        return dict(value)
+            elif key in ("shape", "output") and not (
+                    isinstance(expected, list) and expected and all(_positive(v) for v in expected)):
+                self.error("invalid-value", f"expect {key}: a list of sizes such as [64, 56, 56]; "
+                           f"got {expected!r}", where, layer)
+            elif key not in ("shape", "output") and not (
+                    isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0):
+                self.error("invalid-value", f"expect {key}: a whole number such as 1000; got "
+                           f"{expected!r}", where, layer, "write numbers without separators")
+            else:
+                kept[key] = expected
+        return kept
 
     def _eval(self, value: Any, scope: _Scope, pos: Pos, layer: str | None) -> Any:
         try:
@@ -444,16 +472,11 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
     builder.expand(spec.layers, top)
     builder.resolve()
     nodes = builder.topological()
-    expect = dict(spec.expect) if isinstance(spec.expect, dict) else {}
-    if spec.expect is not None and not isinstance(spec.expect, dict):
-        builder.error("invalid-value", "expect must be a mapping such as {params: 1000}",
-                      spec.expect_pos or Pos(1, 1))
-    for key in expect:
-        if key not in EXPECT_KEYS:
-            builder.error("unknown-parameter", f"unknown expectation {key!r}",
-                          spec.expect_pos or Pos(1, 1), None,
-                          did_you_mean(key, EXPECT_KEYS) or f"expect takes {', '.join(EXPECT_KEYS)}")
-    return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found)
+    expect = ({} if spec.expect is None else
+              builder.read_expect(spec.expect, spec.expect_pos or Pos(1, 1), None))
+    declared = shape if input_shape is None else read_input_shape(spec, [])
+    return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found,
+                 declared)
 
 
 __all__ = ["Node", "Graph", "build_graph", "evaluate", "substitute", "ExprError", "INPUT",

@@ -43,25 +43,34 @@ def _pos(node: yaml.Node) -> Pos:
     return Pos(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
+MAX_NODES = 1_000_000  # YAML aliases can expand a small file exponentially ("billion laughs")
+
+
+def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str, budget: list | None = None) -> Any:
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecError([diag("invalid-spec", f"the spec expands to more than {MAX_NODES:,} "
+                              f"values (YAML aliases repeated inside aliases?)",
+                              "write the layers out, or use blocks with repeat").at(file, 1, 1)])
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<)
         out = YMap()
         out.pos, out.key_pos, out.value_pos = _pos(node), {}, {}
         for key_node, value_node in node.value:
-            key = _build(key_node, loader, file)
+            key = _build(key_node, loader, file, budget)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 raise SpecError([diag("invalid-spec", f"a mapping key must be a plain word; got "
                                       f"{key!r}").at(file, *_line_col(key_node))])
             if key in out:
                 raise SpecError([diag("invalid-spec", f"key {key!r} appears twice in one mapping",
                                       "keep one of them").at(file, *_line_col(key_node))])
-            out[key] = _build(value_node, loader, file)
+            out[key] = _build(value_node, loader, file, budget)
             out.key_pos[key] = _pos(key_node)
             out.value_pos[key] = _pos(value_node)
         return out
     if isinstance(node, yaml.SequenceNode):
-        out = YSeq(_build(item, loader, file) for item in node.value)
+        out = YSeq(_build(item, loader, file, budget) for item in node.value)
         out.pos, out.item_pos = _pos(node), [_pos(item) for item in node.value]
         return out
     return loader.construct_object(node, deep=True)
@@ -163,6 +172,10 @@ def parse_spec(text: str, file: str) -> Spec:
                                  .at(file, *_at(data.pos))])
     blocks = _parse_blocks(data.get("blocks"), data.value_pos.get("blocks", data.pos), file, found)
     layers = _parse_layers(data["layers"], data.value_pos["layers"], file, found)
+    if not layers and not found:
+        raise SpecError([diag("invalid-spec", "the spec has no layers",
+                              "list them under layers:, one `- ` per layer")
+                         .at(file, *_at(data.value_pos["layers"]))])
     return Spec(file, data.get("name"), data["input"], data.value_pos["input"], layers, blocks,
                 data.get("expect"), data.value_pos.get("expect"), found)
 

@@ -183,3 +183,32 @@ def test_bad_repeat_is_reported(bad):
           - {{type: relu, name: r, repeat: {bad}}}
         """)
     assert [d.code for d in report.diagnostics] == ["invalid-value"]
+
+
+def test_params_expectations_still_hold_at_another_input_size():
+    from convcalc.analysis import Options
+    text = textwrap.dedent("""
+        input: [1, 8, 8]
+        layers:
+          - flatten
+          - {type: linear, out_features: 2, expect: {shape: [2], params: 130}}
+        expect: {params: 130, macs: 128}
+        """).lstrip("\n")
+    same = analyze_text(text, "net.yaml", Options(input_shape=(1, 8, 8)))
+    codes = lambda report: sorted(d.code for d in report.diagnostics if d.code != "rf-exceeds-input")
+    assert same.ok and codes(same) == []  # the declared size: every expectation holds
+    other = analyze_text(text, "net.yaml", Options(input_shape=(1, 4, 4)))
+    # 16 features: 34 params, not 130 (layer and network); shapes and MACs are not checked
+    assert codes(other) == ["expectation-failed", "expectation-failed", "expectation-skipped"]
+
+
+@pytest.mark.parametrize("expect", ['{shape: "8x30x30"}', "{params: abc}", "{macs: -1}",
+                                    "{shape: [8, 0, 3]}", "{params: 1.5}", "[1, 2]"])
+def test_malformed_expectations_are_invalid_values(expect):
+    report = check(f"""
+        input: [3, 32, 32]
+        layers:
+          - {{type: conv2d, out_channels: 8, kernel_size: 3, expect: {expect}}}
+        expect: {expect}
+        """)
+    assert [d.code for d in report.diagnostics] == ["invalid-value", "invalid-value"]
