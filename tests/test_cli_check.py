@@ -105,7 +105,11 @@ def test_exit_status(tmp_path):
     assert run("check", "--strict", warn).returncode == 1
     assert run("check", bad).returncode == 1
     assert run("check", SPEC, bad).returncode == 1  # any failing file fails the run
-    assert run("check", "--bogus", SPEC).returncode == 2
+    bogus = run("check", "--bogus", SPEC)
+    assert bogus.returncode == 2 and bogus.stderr.strip().count("\n") == 0  # one line
+    assert bogus.stderr.startswith("convcalc: error: No such option '--bogus'")
+    assert run("check", "--batch", "0", SPEC).returncode == 2
+    assert run("--version").stdout.startswith("convcalc ")
     missing = run("check", tmp_path / "nope.yaml")
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     binary = tmp_path / "binary.yaml"

@@ -22,6 +22,20 @@ def fail_usage(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from convcalc import __version__
+        typer.echo(f"convcalc {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                       help="Print the version and exit.")) -> None:
+    """Convolution arithmetic and shape calculator: shapes, parameters, MACs, memory and
+    receptive fields of a CNN written as a YAML spec, and a NumPy executor that proves them."""
+
+
 def console():
     """A rich console: the terminal's width on a terminal; wide enough for whole tables when
     the output goes to a file or a CI log, so that names are never cut."""
@@ -56,8 +70,22 @@ def _register_commands() -> None:
 def main() -> None:
     """Console entry point; turns any unexpected exception into one line, never a traceback."""
     _register_commands()
+    import click
     try:
-        app()
+        status = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:  # `convcalc` or `convcalc check` alone
+        typer.echo(err.ctx.get_help() if err.ctx else str(err))
+        sys.exit(2)
+    except click.UsageError as err:  # one line, as every other error (click draws a box)
+        where = err.ctx.command_path if err.ctx else "convcalc"
+        typer.echo(f"convcalc: error: {err.format_message()} (see {where} --help)", err=True)
+        sys.exit(2)
+    except click.ClickException as err:
+        typer.echo(f"convcalc: error: {err.format_message()}", err=True)
+        sys.exit(err.exit_code)
+    except click.Abort:
+        typer.echo("convcalc: interrupted", err=True)
+        sys.exit(130)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -67,3 +95,4 @@ def main() -> None:
         typer.echo(f"convcalc: internal error: {type(err).__name__}: {err} "
                    f"(please report this with the spec that caused it)", err=True)
         sys.exit(3)
+    sys.exit(status if isinstance(status, int) else 0)
