@@ -54,10 +54,10 @@ def draw_field(photo: Image.Image, size: tuple[int, int], region: Region, captio
     draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=FIELD, width=max(2, zoom))
     cx, cy = at(region.centre[0] + 0.5, region.centre[1] + 0.5)
     arm = max(8, 4 * zoom)
-    for colour, width in ((OUTLINE, max(4, zoom + 2)), (CENTRE, max(2, zoom // 2 + 1))):
-        draw.line((cx - arm, cy, cx + arm, cy), fill=colour, width=width)
-        draw.line((cx, cy - arm, cx, cy + arm), fill=colour, width=width)
-        draw.ellipse((cx - arm, cy - arm, cx + arm, cy + arm), outline=colour, width=width - 1)
+    for colour, line_width in ((OUTLINE, max(4, zoom + 2)), (CENTRE, max(2, zoom // 2 + 1))):
+        draw.line((cx - arm, cy, cx + arm, cy), fill=colour, width=line_width)
+        draw.line((cx, cy - arm, cx, cy + arm), fill=colour, width=line_width)
+        draw.ellipse((cx - arm, cy - arm, cx + arm, cy + arm), outline=colour, width=line_width - 1)
     if top or left or bottom or right:  # the image's edge, where the padding begins
         draw.rectangle(at(0, 0) + tuple(v - 1 for v in at(height, width)), outline=TEXT)
     return _with_caption(canvas, caption)
