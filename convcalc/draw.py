@@ -10,12 +10,11 @@ the field is dimmed; the centre is a cross in a ring.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
+from convcalc.files import write_whole
 from convcalc.receptive import Region
 
 FIELD = (255, 200, 0)
@@ -107,19 +106,8 @@ def _with_caption(canvas: Image.Image, lines: list[str]) -> Image.Image:
 
 
 def save_atomic(image: Image.Image, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path` (atomic on POSIX)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=_format(path))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a picture is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the picture whole (convcalc.files.write_whole)."""
+    write_whole(Path(path), lambda stream: image.save(stream, format=_format(Path(path))))
 
 
 def _format(path: Path) -> str:

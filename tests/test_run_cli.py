@@ -299,3 +299,13 @@ def test_a_shape_other_than_predicted_exits_1(tmp_path, rgb, monkeypatch):
     monkeypatch.setattr(Elementwise, "forward", lambda self, inputs, p, r: inputs[0][:, 1:])
     result = invoke(spec, tmp_path / "x.png")
     assert result.exit_code == 1 and "✗" in result.stdout and "differ" in result.stdout
+
+
+def test_output_names_never_collide():
+    from pathlib import Path
+    from convcalc.executor.session import output_stems
+    files = [Path("a/c.png"), Path("a/c.jpg"), Path("a/d.png"), Path("b/c.png")]
+    stems = output_stems(files)
+    assert stems == {Path("a/c.png"): "c.png", Path("a/c.jpg"): "c.jpg", Path("a/d.png"): "d",
+                     Path("b/c.png"): "c.png_1"}
+    assert len(set(stems.values())) == len(files)

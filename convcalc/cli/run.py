@@ -188,7 +188,7 @@ def _json(session: Session, groups: list[Group], verify: bool) -> dict:
                 "ms": round(row["seconds"] * 1e3, 4), "min": row["min"], "mean": _mean(row),
                 "max": row["max"], "folded_into": row["folded_into"],
                 **({"abs_error": row["abs"], "rel_error": row["rel"]} if verify else {})}
-    return {"spec": str(session.spec),
+    return {"version": 1, "spec": str(session.spec),
             "ok": all(g.ok for g in groups) and (not verify or all(g.verified for g in groups)),
             "runs": [{"input_shape": list(g.input_shape), "inputs": g.images,
                       "memory_estimate_bytes": g.memory, "ms": round(g.seconds * 1e3, 3),

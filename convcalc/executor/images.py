@@ -11,11 +11,11 @@ channels-first `.npy` arrays, each written whole (a temporary file, then os.repl
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from convcalc.files import write_whole
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 ARRAY_SUFFIXES = (".npy",)
@@ -190,18 +190,6 @@ def picture(array: np.ndarray) -> np.ndarray | None:
     if array.shape[-1] == 3:
         return min_max_bytes(array)
     return channel_grid(array)
-
-
-def write_whole(path: Path, write) -> None:
-    """Call write(stream) on a temporary file beside `path`, then os.replace it into place."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_png(path: Path, pixels: np.ndarray) -> None:

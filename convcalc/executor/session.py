@@ -118,6 +118,7 @@ class Session:
         from convcalc.executor.verify import verifier
 
         files = list_inputs(paths)
+        self.stems = output_stems(files)
         check = verifier(self.executor) if verify else None
         limit = self.limit or default_max_memory()
         groups: dict[tuple, Group] = {}
@@ -161,13 +162,29 @@ class Session:
         arrays = [("out", result.output), *result.kept.items()]
         for index, path in enumerate(names):
             for label, batch in arrays:
-                stem = out / f"{path.stem}.{_safe(label)}"
+                stem = out / f"{self.stems[path]}.{_safe(label)}"
                 save_npy(stem.with_name(stem.name + ".npy"), batch[index])
                 self.written.append(stem.with_name(stem.name + ".npy"))
                 pixels = picture(batch[index])
                 if pixels is not None:
                     save_png(stem.with_name(stem.name + ".png"), pixels)
                     self.written.append(stem.with_name(stem.name + ".png"))
+
+
+def output_stems(files: list[Path]) -> dict[Path, str]:
+    """A distinct output name per input: its stem, or its file name where stems clash
+    (c.png and c.jpg), then a counter where even those do (two folders' chelsea.png)."""
+    stems: dict[Path, str] = {}
+    clashing = {p.stem for p in files if sum(q.stem == p.stem for q in files) > 1}
+    taken: set[str] = set()
+    for path in files:
+        name = path.name if path.stem in clashing else path.stem
+        unique, count = name, 1
+        while unique in taken:
+            unique, count = f"{name}_{count}", count + 1
+        taken.add(unique)
+        stems[path] = unique
+    return stems
 
 
 def _safe(name: str) -> str:

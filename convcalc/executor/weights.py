@@ -23,7 +23,7 @@ import numpy as np
 
 from convcalc.analysis import Report
 from convcalc.layers.conv import NAMED_KERNELS
-from convcalc.executor.images import write_whole
+from convcalc.files import write_whole
 
 OPTIONAL_KEYS = ("num_batches_tracked",)  # PyTorch bookkeeping, not needed at inference
 UNIFORM_INIT = ("weight", "bias")  # of layers whose weight has a fan-in (ndim >= 2)
