@@ -147,6 +147,15 @@ class Spec:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+def unreadable(path, err: Exception) -> str:
+    """One line for a spec file that cannot be read: missing, a folder, not text."""
+    if isinstance(err, UnicodeDecodeError):
+        return f"cannot read {path}: not a UTF-8 text file (a YAML spec is expected)"
+    if isinstance(err, IsADirectoryError):
+        return f"cannot read {path}: it is a folder; name a spec file in it"
+    return f"cannot read {path}: {getattr(err, 'strerror', None) or err}"
+
+
 def did_you_mean(word: Any, options) -> str | None:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None

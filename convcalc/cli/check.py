@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from convcalc.cli import app, console, fail_usage, parse_shape
+from convcalc.spec import unreadable
 
 
 class Format(str, Enum):
@@ -53,7 +54,7 @@ def check(
             options = Options(dtype.value, batch, _full_input(override, path))
             reports.append(analyze_file(path, options))
         except (OSError, UnicodeDecodeError) as err:
-            fail_usage(f"cannot read {path}: {getattr(err, 'strerror', None) or err}")
+            fail_usage(unreadable(path, err))
     _print(reports, format)
     failing = {Severity.ERROR} | ({Severity.WARNING} if strict else set())
     if any(d.severity in failing for r in reports for d in r.diagnostics):

@@ -18,6 +18,7 @@ import typer
 from convcalc.cli import app, fail_usage
 from convcalc.cli.calc import (CONVENTION, Convention, OutFormat, PoolType, parse_ints,
                                parse_padding)
+from convcalc.spec import unreadable
 
 
 class Kind(str, Enum):
@@ -178,7 +179,7 @@ def _load_graph(path: Path):
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        fail_usage(f"cannot read {path}: {getattr(err, 'strerror', None) or err}")
+        fail_usage(unreadable(path, err))
     try:
         graph = build_graph(parse_spec(text, str(path)))
     except SpecError as err:

@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from convcalc.cli import app, fail_usage, parse_shape
+from convcalc.spec import unreadable
 
 
 STATUS = {"ok": "ok", "inside": "[yellow]inside[/yellow]",
@@ -83,7 +84,7 @@ def _analyze(spec: Path, input: str | None):
     try:
         report = analyze_file(spec, Options(input_shape=_full_input(override, spec)))
     except (OSError, UnicodeDecodeError) as err:
-        fail_usage(f"cannot read {spec}: {getattr(err, 'strerror', None) or err}")
+        fail_usage(unreadable(spec, err))
     errors = [d for d in report.diagnostics if d.severity.value == "error"
               and d.code != "expectation-failed"]  # expected sizes change with --input
     if errors:

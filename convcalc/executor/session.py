@@ -70,12 +70,12 @@ class Session:
         from convcalc.analysis import analyze_file
         from convcalc.executor.runner import Executor
         from convcalc.executor.weights import initial_weights, load_weights
-        from convcalc.spec import did_you_mean
+        from convcalc.spec import did_you_mean, unreadable
 
         try:
             report = analyze_file(spec)
         except (OSError, UnicodeDecodeError) as err:
-            raise RunError(f"cannot read {spec}: {getattr(err, 'strerror', None) or err}")
+            raise RunError(unreadable(spec, err))
         _refuse_errors(report, spec, None)
         names = {layer.name for layer in report.layers}
         for name in keep:
