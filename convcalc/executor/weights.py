@@ -141,6 +141,10 @@ def load_weights(path: str | Path, report: Report) -> dict[str, np.ndarray]:
     hint = ("save a PyTorch model's weights with numpy.savez(path, **{name: tensor.numpy() "
             "for name, tensor in model.state_dict().items()})")
     try:
+        with open(path, "rb") as stream:
+            magic = stream.read(6)
+        if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":  # zip (.npz) or .npy
+            raise WeightsError(f"{path} is not an .npz archive (numpy.savez writes one)", hint)
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise WeightsError(f"{path} holds one array, not an .npz archive of named arrays", hint)

@@ -96,8 +96,8 @@ def _invalid_stride(f: ar.Fit, i, k, s, pb, pa, d, where, ndim, axes) -> Diagnos
     below, above = ar.fitting_sizes(i, k, s, pb, pa, d)
     total = ar.fitting_total_padding(i, k, s, pb + pa, d)
     before = total // 2
-    hints = [f"input {above}" + (f" (or {below})" if below > 0 and below != i else "") +
-             " on this axis",
+    hints = [f"this layer's input {above}" + (f" (or {below})" if below > 0 and below != i else "")
+             + " on this axis",
              f"padding [{before}, {total - before}] (before, after; total {total})"]
     if f.remainder % d == 0:
         hints.append(f"kernel_size {k + f.remainder // d}")

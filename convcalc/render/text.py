@@ -28,8 +28,9 @@ def _summary(report: Report) -> list[tuple[str, str]]:
         ("params", f"{count_text(t.params)} ({bytes_text(t.param_bytes)} as {o.dtype})"),
         ("MACs", f"{count_text(t.macs)} ({si_text(t.macs)})"),
         ("FLOPs", f"{count_text(t.flops)} ({si_text(t.flops)})"),
-        ("activations", f"{bytes_text(t.activation_bytes)} in all, peak "
-                        f"{bytes_text(t.peak_activation_bytes)} (batch {o.batch}, {o.dtype})"),
+        ("activations", f"{bytes_text(t.activation_bytes)} of layer outputs; peak "
+                        f"{bytes_text(t.peak_activation_bytes)} alive at once, the input included "
+                        f"(batch {o.batch}, {o.dtype})"),
     ]
 
 
