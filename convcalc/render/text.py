@@ -53,10 +53,8 @@ def render_table(report: Report):
     for row in _rows(report):
         table.add_row(*(row if rf else row[:6]))
     if report.layers:
-        summary = Table.grid(padding=(0, 2))
-        for key, value in _summary(report):
-            summary.add_row(Text(key, style="bold"), value)
-        parts = [table, summary]
+        summary = [Text.assemble((f"{key:<13}", "bold"), value) for key, value in _summary(report)]
+        parts = [table, *summary]
     else:
         parts = [Text(f"{title}: no layer could be analysed", style="bold")]
     for d in report.diagnostics:
