@@ -9,7 +9,7 @@ and frees it then; a layer's inputs and output are alive together. No in-place o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from convcalc.diagnostics import Diagnostic, Severity, SpecError, diag
@@ -113,8 +113,25 @@ def analyze(graph: Graph, options: Options = Options()) -> Report:
     report = Report(graph.file, graph.name, graph.input_shape, layers, totals, found, options,
                     graph)
     _add_receptive_fields(report)
-    found.sort(key=lambda d: (d.line or 0, d.column or 0))
+    report.diagnostics = _once_per_place(found)
     return report
+
+
+def _once_per_place(found: list[Diagnostic]) -> list[Diagnostic]:
+    """Sorted by position; a finding repeated word for word at one place (a block's layer,
+    once per instance) is kept once, naming how many instances share it."""
+    groups: dict[tuple, list[Diagnostic]] = {}
+    for d in found:
+        groups.setdefault((d.code, d.severity, d.message, d.file, d.line, d.column, d.hint),
+                          []).append(d)
+    kept = []
+    for same in groups.values():
+        first = same[0]
+        if len(same) > 1:
+            first = replace(first, message=f"{first.message} (also in {len(same) - 1} more "
+                                           f"instance{'s' if len(same) > 2 else ''} of this block)")
+        kept.append(first)
+    return sorted(kept, key=lambda d: (d.line or 0, d.column or 0))
 
 
 def _add_receptive_fields(report: Report) -> None:

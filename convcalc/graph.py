@@ -19,7 +19,8 @@ from typing import Any
 from convcalc.diagnostics import Diagnostic, diag
 from convcalc.layers import REGISTRY, Layer
 from convcalc.layers.base import REQUIRED, InvalidValue, read_value
-from convcalc.spec import EXPECT_KEYS, BlockSpec, LayerSpec, Pos, Spec, YMap, did_you_mean
+from convcalc.spec import (EXPECT_KEYS, BlockSpec, LayerSpec, Pos, Spec, YMap, closest,
+                           did_you_mean)
 
 INPUT = "input"
 MAX_DEPTH = 32
@@ -271,14 +272,16 @@ class _Builder:
             self.error("unknown-layer-type", f"unknown layer type {type_name!r}", entry.pos, full,
                        did_you_mean(type_name, options) or "convcalc kinds lists the layer types")
             return None
-        values, ok = {}, True
+        values, ok, misspelt = {}, True, set()
+        known = [*kind.cls.params, "name", "inputs", "expect", "repeat"]
         for key, value in entry.params.items():
             if key not in kind.cls.params:
                 ok = False
-                known = [*kind.cls.params, "name", "inputs", "expect", "repeat"]
+                close = closest(key, known)
+                misspelt.add(close)
                 self.error("unknown-parameter", f"{type_name} has no parameter {key!r}",
                            entry.key_pos.get(key, entry.pos), full,
-                           did_you_mean(key, known) or f"its parameters: "
+                           f"did you mean {close!r}?" if close else f"its parameters: "
                            f"{', '.join(kind.cls.params) or 'none'}")
         for key, p in kind.cls.params.items():
             where = entry.param_pos.get(key, entry.pos)
@@ -286,8 +289,9 @@ class _Builder:
                 else p.default
             if raw is REQUIRED:
                 ok = False
-                self.error("invalid-value", f"{type_name} needs {key!r}", entry.pos, full,
-                           f"add {key}: ..." + (f" ({p.doc})" if p.doc else ""))
+                if key not in misspelt:  # a misspelling of it is reported already
+                    self.error("invalid-value", f"{type_name} needs {key!r}", entry.pos, full,
+                               f"add {key}: ..." + (f" ({p.doc})" if p.doc else ""))
                 continue
             if raw is not _FAILED and raw is not None:
                 try:
@@ -372,7 +376,7 @@ class _Builder:
         if scope.prefix and f"{scope.prefix}{name}" in self.names:
             return f"{scope.prefix}{name}"
         self.error("unknown-reference", f"no layer named {name!r}", pos, layer,
-                   did_you_mean(name, [*scope.local, *self.names, *self.aliases]) or
+                   did_you_mean(name, [INPUT, *scope.local, *self.names, *self.aliases]) or
                    "name an earlier layer, a block instance, or input")
         return None
 

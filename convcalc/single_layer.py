@@ -186,7 +186,9 @@ def _non_positive(result: Result, group: Group) -> Diagnostic:
                 f"{a.size} + {sum(o.pads or (0, 0))} is smaller than the effective kernel "
                 f"{a.k_eff}" if result.query.kind != "tconv" else
                 f"output {o.output} on {result.where(group)}: padding exceeds the upsampled "
-                f"extent", "use a larger input, more padding, or a smaller kernel")
+                f"extent", "use a larger input, more padding, or a smaller kernel"
+                if result.query.kind != "tconv" else
+                "use less padding, a larger input, stride or kernel")
 
 
 def _tconv_notes(a: Axis, o: Outcome) -> list[Diagnostic]:

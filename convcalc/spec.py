@@ -156,9 +156,15 @@ def unreadable(path, err: Exception) -> str:
     return f"cannot read {path}: {getattr(err, 'strerror', None) or err}"
 
 
-def did_you_mean(word: Any, options) -> str | None:
+def closest(word: Any, options) -> str | None:
+    """The option nearest to a misspelt word (difflib ratio >= 0.6), or None."""
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(word: Any, options) -> str | None:
+    match = closest(word, options)
+    return f"did you mean {match!r}?" if match else None
 
 
 def parse_spec(text: str, file: str) -> Spec:

@@ -260,3 +260,20 @@ def test_max_unpool_must_restore_the_pools_input_size():
     d = only(report, "shape-mismatch")
     assert (d.layer, d.line, d.hint) == ("up", 4, "set output_size: [7, 7]")
     assert report.layers[2].output_shape == (2, 7, 7)
+
+
+def test_a_misspelt_required_parameter_is_one_finding_and_block_repeats_are_folded():
+    report = check("""
+        input: [3, 32, 32]
+        blocks:
+          unit:
+            layers:
+              - {type: conv2d, out_chanels: 8, kernel_size: 3}
+        layers:
+          - {type: unit, name: u, repeat: 3}
+          - {type: add, inputs: [inputt, u]}
+        """)
+    found = [(d.code, d.line) for d in report.diagnostics]
+    assert found == [("unknown-parameter", 5), ("unknown-reference", 8)]
+    assert report.diagnostics[0].message.endswith("(also in 2 more instances of this block)")
+    assert report.diagnostics[1].hint == "did you mean 'input'?"

@@ -143,6 +143,8 @@ def _draw(report, name, field, region, image: Path | None, out: Path | None) -> 
         fail_usage(f"cannot read image {image}: {getattr(err, 'strerror', None) or err}")
     if not out.parent.is_dir():
         fail_usage(f"--out {out}: the directory {out.parent} does not exist")
+    if out.is_dir():
+        fail_usage(f"--out {out} is a folder; name the picture to write, e.g. {out / 'rf.png'}")
     save_atomic(draw_field(photo, tuple(report.input_shape[1:]), region,
                            _caption(report, name, field, region)), out)
     return str(out)
