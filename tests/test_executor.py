@@ -645,3 +645,12 @@ def test_runs_at_another_input_size_with_its_own_analysis():
     other = analyzed(text, input_shape=(3, 21, 17))
     result = executor.run(np.zeros((1, 21, 17, 3), np.float32), other)
     assert result.ok and result.layers[-1].produced == (4, 10, 8)
+
+
+def test_every_registered_kind_has_a_direct_reference_for_verify():
+    # a new layer kind needs its plain reference in convcalc/executor/verify.py too
+    from convcalc.executor.verify import REFERENCES
+    from convcalc.layers import REGISTRY
+    missing = [name for name, kind in REGISTRY.items()
+               if not any(cls in REFERENCES for cls in kind.cls.__mro__)]
+    assert missing == []
