@@ -10,16 +10,15 @@ A block's output is its last layer; the instance's name refers to it.
 
 from __future__ import annotations
 
-import ast
-import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from convcalc.diagnostics import Diagnostic, diag
+from convcalc.expressions import ExprError, substitute
 from convcalc.layers import REGISTRY, Layer
 from convcalc.layers.base import REQUIRED, InvalidValue, read_value
-from convcalc.spec import (EXPECT_KEYS, BlockSpec, LayerSpec, Pos, Spec, YMap, closest,
+from convcalc.spec import (EXPECT_KEYS, BlockSpec, LayerSpec, Pos, Spec, closest,
                            did_you_mean)
 
 INPUT = "input"
@@ -68,75 +67,6 @@ class Graph:
             for name in [*node.inputs, *node.refs.values()]:
                 out.setdefault(name, []).append(node.name)
         return out
-
-
-# -- ${...}: integer arithmetic over block arguments, never eval ----------------------------
-
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-        ast.Div: operator.truediv}
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-_FUNCS = {"min": min, "max": max}
-_TEMPLATE = re.compile(r"\$\{([^}]*)\}")
-
-
-class ExprError(Exception):
-    pass
-
-
-def evaluate(expr: str, env: dict[str, Any]) -> Any:
-    """Evaluate `channels * 4`, `c // 2`, `max(8, c // 4)` over env; names, numbers and
-    + - * / // % ** only."""
-    try:
-        tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
-        raise ExprError(f"cannot read the expression {expr!r}")
-    return _eval(tree.body, env, expr)
-
-
-def _eval(node: ast.AST, env: dict, expr: str) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
-        return node.value
-    if isinstance(node, ast.Name):
-        if node.id not in env:
-            raise ExprError(f"unknown name {node.id!r} in ${{{expr}}}"
-                            + (f"; arguments: {', '.join(env)}" if env else ""))
-        return env[node.id]
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        left, right = _eval(node.left, env, expr), _eval(node.right, env, expr)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
-            raise ExprError(f"${{{expr}}}: arithmetic takes numbers; got {left!r} and {right!r}")
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise ExprError(f"exponent too large in ${{{expr}}}")
-        try:
-            value = _OPS[type(node.op)](left, right)
-        except (ZeroDivisionError, TypeError) as err:
-            raise ExprError(f"${{{expr}}}: {err}")
-        return int(value) if isinstance(value, float) and value.is_integer() else value
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        operand = _eval(node.operand, env, expr)
-        if not isinstance(operand, (int, float)) or isinstance(operand, bool):
-            raise ExprError(f"${{{expr}}}: arithmetic takes numbers; got {operand!r}")
-        return _UNARY[type(node.op)](operand)
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id in _FUNCS and not node.keywords):
-        return _FUNCS[node.func.id](*(_eval(a, env, expr) for a in node.args))
-    raise ExprError(f"${{{expr}}} may use only numbers, argument names, + - * / // % ** "
-                    f"and min/max")
-
-
-def substitute(value: Any, env: dict[str, Any]) -> Any:
-    """Replace ${...} in strings (a whole-string template keeps the value's type)."""
-    if isinstance(value, str) and "${" in value:
-        whole = _TEMPLATE.fullmatch(value.strip())
-        if whole:
-            return evaluate(whole.group(1), env)
-        return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), value)
-    if isinstance(value, list):
-        return [substitute(v, env) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, env) for k, v in value.items()}
-    return value
 
 
 # -- expansion ------------------------------------------------------------------------------
@@ -483,5 +413,4 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
                  declared)
 
 
-__all__ = ["Node", "Graph", "build_graph", "evaluate", "substitute", "ExprError", "INPUT",
-           "YMap"]
+__all__ = ["Node", "Graph", "build_graph", "INPUT"]

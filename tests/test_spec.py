@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from convcalc.analysis import analyze_text
-from convcalc.graph import ExprError, evaluate
+from convcalc.expressions import ExprError, evaluate
 
 
 def check(text):
