@@ -3,7 +3,9 @@
 Axes with the same numbers are reported together ("height and width"). The fit findings are
 the ones `convcalc check` gives (`invalid-stride`, `skipped-input`, `checkerboard`): they are
 computed by convcalc.layers.windows and the layer kinds themselves, at the padding the
-chosen convention applies; the receptive-field step is the layer kind's own `rf_steps`.
+chosen convention applies (widened by the rows a rounded-up last window hangs past it, so
+that ceil rounding is judged by the windows it really has); the receptive-field step is the
+layer kind's own `rf_steps`.
 """
 
 from __future__ import annotations
@@ -111,8 +113,8 @@ def _complete(query: Query, group: Group) -> Group:
     o, a = group.outcome, group.axis
     if not o.ok or o.pads is None:
         return group
-    if query.kind != "tconv" and o.rounding == "floor":
-        group.fit = ar.fit(a.size, a.kernel, a.stride, *o.pads, a.dilation)
+    if query.kind != "tconv" and not _global_pool(query):
+        group.fit = window_fit(a, o)
     group.rf = _rf_step(query, a, o)
     if query.kind == "tconv":
         back = ar.conv_output_size(o.output, a.kernel, a.stride, *o.pads, a.dilation)
@@ -126,9 +128,27 @@ def _complete(query: Query, group: Group) -> Group:
     return group
 
 
+def window_pads(o: Outcome) -> tuple[int, int]:
+    """The padding the windows actually span: a ceil-rounded last window that hangs
+    `overhang` rows past the padded input reads them as if they were more padding after."""
+    before, after = o.pads or (0, 0)
+    return before, after + o.overhang
+
+
+def window_fit(a: Axis, o: Outcome) -> ar.Fit:
+    """How the output's windows cover the axis, floor or ceil rounding alike: rounding up
+    either hangs the last window past the input (fit at the padding it spans) or, clipped,
+    gives the floor's windows."""
+    return ar.fit(a.size, a.kernel, a.stride, *window_pads(o), a.dilation)
+
+
+def _global_pool(query: Query) -> bool:
+    return query.kind == "pool" and query.convention == "darknet" and query.pool_type == "avg"
+
+
 def _rf_step(query: Query, a: Axis, o: Outcome) -> RFStep:
     """The layer kind's own receptive-field step at these numbers (its `rf_steps`)."""
-    if query.kind == "pool" and query.convention == "darknet" and query.pool_type == "avg":
+    if _global_pool(query):
         return RFStep(whole=True)
     layer = _layer(f"{query.stem}1d", kernel_size=(a.kernel,), stride=(a.stride,),
                    padding=(o.pads,), dilation=(a.dilation,))
@@ -160,22 +180,22 @@ def _diagnostics(result: Result) -> list[Diagnostic]:
     if found or any(g.outcome.pads is None for _, g in by_axis):
         return found
     if query.kind == "tconv":
-        return [d for g in result.groups for d in _tconv_notes(g.axis, g.outcome)]
-    if query.kind == "pool" and query.convention == "darknet" and query.pool_type == "avg":
+        return [d for g in result.groups for d in tconv_notes(g.axis, g.outcome)]
+    if _global_pool(query):
         return []
     from convcalc.layers.windows import fit_diagnostics
-    notes = fit_diagnostics(*zip(*((g.axis.size, g.axis.kernel, g.axis.stride, g.outcome.pads,
-                                    g.axis.dilation) for _, g in by_axis)))
+    notes = fit_diagnostics(*zip(*((g.axis.size, g.axis.kernel, g.axis.stride,
+                                    window_pads(g.outcome), g.axis.dilation)
+                                   for _, g in by_axis)))
     for group in result.groups:
-        if group.outcome.rounding == "ceil":
-            notes = [d for d in notes if d.code != "invalid-stride"]
-        if group.outcome.overhang:
+        overhang = group.outcome.overhang
+        if overhang:
+            padded = "the padded input" if any(group.outcome.pads) else "the input"
             notes.append(diag(
                 "invalid-stride",
-                f"rounding up, the last window on {result.where(group)} reads "
-                f"{group.outcome.overhang} {'row' if group.outcome.overhang == 1 else 'rows'} past "
-                f"the padded input (max ignores them; an average counts only what it reads)",
-                severity=Severity.INFO))
+                f"rounding up, the last window on {result.where(group)} reads {overhang} "
+                f"{'row' if overhang == 1 else 'rows'} past {padded} (max ignores them; an "
+                f"average counts only what it reads)", severity=Severity.INFO))
     return notes
 
 
@@ -191,10 +211,12 @@ def _non_positive(result: Result, group: Group) -> Diagnostic:
                 "use less padding, a larger input, stride or kernel")
 
 
-def _tconv_notes(a: Axis, o: Outcome) -> list[Diagnostic]:
-    """The transposed-conv kind's own findings (checkerboard), at these numbers."""
+def tconv_notes(a: Axis, o: Outcome) -> list[Diagnostic]:
+    """The transposed-conv kind's own findings (checkerboard), at these numbers (Keras'
+    transposed convs, whose padding is a word, at padding 0: the overlap does not depend
+    on it)."""
     layer = _layer("conv_transpose1d", kernel_size=(a.kernel,), stride=(a.stride,),
-                   padding=(o.pads,), dilation=(a.dilation,), output_padding=(0,),
+                   padding=(o.pads or (0, 0),), dilation=(a.dilation,), output_padding=(0,),
                    out_channels=1)
     try:
         inference = layer.infer([(1, a.size)], {})

@@ -6,10 +6,12 @@ enumerated within bounds (kernel 1..16, stride 1..16, padding up to k_eff - 1 pe
 dilation 1 unless asked) and pruned with the inverse formula of arithmetic.py where the
 output depends on the total padding only.
 
-Ranking, cleanest first: no real pixel left unread, symmetric padding, no padding left
+Ranking, cleanest first: no real pixel left unread (a 1-wide subsampling's unread rows are
+an info, ranked after every setting that reads them all), symmetric padding, no padding left
 unread (an exact fit), then the smaller total padding, kernel, stride and dilation. For a
 transposed conv that undoes a given conv, the one aligned with it (the same padding: the
-conv's exact adjoint) comes first.
+conv's exact adjoint) comes first; then transposed convs with an even overlap (no
+checkerboard: the kernel a multiple of the stride).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Solution:
     loses_pixels: bool
     aligned: bool = False
     named: str | None = None  # the convention's word for this padding: same, same_lower
+    uneven: bool = False  # tconv: the kind's checkerboard finding (k not a multiple of s)
 
     @property
     def pads(self) -> tuple[int, int]:
@@ -69,11 +72,16 @@ class Solution:
     def exact(self) -> bool:
         return (self.fit is None or self.fit.remainder == 0) and not self.outcome.overhang
 
+    @property
+    def subsamples(self) -> bool:
+        """Real rows left unread without a loss: a 1-wide window's subsampling (an info)."""
+        return self.fit is not None and not self.fit.clean and not self.loses_pixels
+
     def key(self) -> tuple:
         a = self.axis
-        return (self.loses_pixels, not self.aligned, not self.symmetric, not self.exact,
-                sum(self.pads), a.kernel, a.stride, a.dilation, a.output_padding or 0,
-                isinstance(a.padding, str))
+        return (self.loses_pixels, self.subsamples, not self.aligned, self.uneven,
+                not self.symmetric, not self.exact, sum(self.pads), a.kernel, a.stride,
+                a.dilation, a.output_padding or 0, isinstance(a.padding, str))
 
 
 @dataclass
@@ -192,23 +200,21 @@ def _totals(problem: Problem, kernel: int, stride: int, dilation: int, ops) -> s
 
 
 def _judge(problem: Problem, axis: Axis, result: Outcome) -> Solution:
-    """Fit and pixel loss as `convcalc conv` reports them (convcalc.layers.windows' findings:
-    a warning means real input is left unread; ceil rounding reads the tail, so only the
-    rows between windows count there)."""
+    """Fit and pixel loss as `convcalc conv` reports them (convcalc.layers.windows' findings
+    at the padding the windows span: a warning means real input is left unread)."""
     from convcalc.layers.windows import fit_diagnostics
+    from convcalc.single_layer import tconv_notes, window_fit, window_pads
     fit, loses = None, False
     global_pool = (problem.kind == "pool" and problem.convention == "darknet"
                    and problem.pool_type == "avg")
     if problem.kind != "tconv" and result.pads is not None and not global_pool:
-        notes = fit_diagnostics([axis.size], [axis.kernel], [axis.stride], [result.pads],
-                                [axis.dilation])
-        if result.rounding == "floor":
-            fit = ar.fit(axis.size, axis.kernel, axis.stride, *result.pads, axis.dilation)
-        else:
-            notes = [d for d in notes if d.code != "invalid-stride"]
+        notes = fit_diagnostics([axis.size], [axis.kernel], [axis.stride],
+                                [window_pads(result)], [axis.dilation])
+        fit = window_fit(axis, result)
         loses = any(d.severity.value == "warning" for d in notes)
     if result.pads is None:  # Keras transposed convs: aligned by the padding's name
         aligned = problem.aligned_with == (axis.padding or "valid")
     else:
         aligned = problem.aligned_with == result.pads
-    return Solution(axis, result, fit, loses, aligned)
+    uneven = problem.kind == "tconv" and bool(tconv_notes(axis, result))
+    return Solution(axis, result, fit, loses, aligned, uneven=uneven)

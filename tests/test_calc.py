@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -630,3 +631,218 @@ def test_three_sizes_are_a_3d_input():
     # the issue's form: --input 16x224x224 is depth x height x width
     d = data("conv", "-i", "16x224x224", "-k", 3, "-p", 1)
     assert d["output"] == [16, 224, 224] and d["channels"] is None
+
+
+# -- the review's findings: every fit described, wording that follows the real fit ----------
+
+def windows_oracle(i: int, k: int, s: int, pb: int, pa: int, o: int, d: int = 1) -> dict:
+    """A loop over the taps j*s + t*d (j < o, t < k) of the padded axis (rows pb .. pb+i-1
+    are real): the real rows after the last tap, the real rows before it that no tap reads
+    (between windows, or in a dilation's holes), the padding rows after the last tap (the
+    ones a window could have used), and how far the last window hangs past the padded axis."""
+    read = {j * s + t * d for j in range(o) for t in range(k)}
+    last = (o - 1) * s + d * (k - 1)
+    real = range(pb, pb + i)
+    return {"tail": sum(1 for x in real if x not in read and x > last),
+            "between": sum(1 for x in real if x not in read and x < last),
+            "padding": sum(1 for x in range(pb + i, pb + i + pa) if x > last),
+            "overhang": max(0, last + 1 - (pb + i + pa))}
+
+
+def check_fit_words(fit: str, truth: dict) -> None:
+    """The solve table's fit column says exactly what the loop oracle counts."""
+    assert fit, "every row says what the setting does"
+    said = {"tail": re.search(r"drops the last (\d+) input row", fit),
+            "between": re.search(r"skips (\d+) input rows? (between windows|in the dil)", fit),
+            "padding": re.search(r"(\d+) padding rows? never read", fit),
+            "overhang": re.search(r"hangs (\d+) rows? past the (padded )?input", fit)}
+    for key, match in said.items():
+        assert (int(match.group(1)) if match else 0) == truth[key], (key, fit, truth)
+    assert ("exact fit" in fit) == (not any(truth.values())), (fit, truth)
+
+
+@pytest.mark.parametrize("args", [
+    ["-i", 8, "-O", 4, "--kind", "pool"],
+    ["-i", 8, "-O", 3, "--kind", "pool", "-k", 2, "-s", 3],
+    ["-i", 5, "-O", 3, "--kind", "pool", "--ceil-mode", "-k", "1-3"],
+    ["-i", 112, "-O", 56, "--kind", "pool", "-k", 3, "-s", 2, "-c", "caffe"],
+    ["-i", 224, "-O", 112, "-k", "1-3", "-s", 2],
+    ["-i", 57, "-O", 29, "-k", 1, "-s", 2],
+    ["-i", 32, "-O", 8, "-k", 3, "-s", "3-4", "-d", "1-3"],
+])
+def test_solve_every_row_says_what_it_reads(args):
+    (answer,) = data("solve", *args, "--limit", 0)["answers"]
+    assert answer["solutions"]
+    for s in answer["solutions"]:
+        pb, pa = s["padding"]
+        truth = windows_oracle(answer["input"], s["kernel"], s["stride"], pb, pa,
+                               answer["output"], s["dilation"])
+        check_fit_words(s["fit"], truth)
+        # a 1-wide window's skips are an info (ResNet's projection shortcuts), not a loss
+        if s["kernel"] == 1 and (truth["tail"] or truth["between"]):
+            assert s["fit"].startswith("1-wide subsampling") and not s["loses_pixels"]
+
+
+def test_solve_pool_kernel_1_stride_2_says_it_skips_half_the_rows():
+    # 8 rows, windows at 0, 2, 4, 6 (o = floor((8 - 1) / 2) + 1 = 4): rows 1, 3, 5 lie
+    # between windows and row 7 after the last one
+    (answer,) = data("solve", "-i", 8, "-O", 4, "--kind", "pool", "--limit", 0)["answers"]
+    (s,) = [s for s in answer["solutions"] if (s["kernel"], s["stride"]) == (1, 2)]
+    assert "skips 3 input rows between windows" in s["fit"]
+    assert "drops the last 1 input row" in s["fit"]
+    table = text(cli("solve", "-i", 8, "-O", 4, "--kind", "pool", "-k", 1))
+    assert "skips 3 input rows between windows" in table
+
+
+def test_solve_ranks_settings_that_read_every_row_before_a_subsampling():
+    (answer,) = data("solve", "-i", 8, "-O", 4, "--kind", "pool", "-k", "1-3", "-s", 2,
+                     "--limit", 0)["answers"]
+    ranked = [windows_oracle(8, s["kernel"], 2, *s["padding"], 4) for s in answer["solutions"]]
+    reads_all = [not (r["tail"] or r["between"]) for r in ranked]
+    lossless = [not s["loses_pixels"] for s in answer["solutions"]]
+    first_unread = reads_all.index(False)
+    assert all(reads_all[:first_unread]) and not any(reads_all[first_unread:])
+    assert lossless[first_unread]  # the 1-wide subsampling (an info) comes before the losses
+    # transposed convs: an even overlap (k a multiple of s) before a checkerboard
+    (answer,) = data("solve", "-i", 112, "-O", 224, "--kind", "tconv", "-k", "3-4", "-s", 2,
+                     "--limit", 0)["answers"]
+    kernels = [s["kernel"] for s in answer["solutions"]]
+    assert kernels == sorted(kernels, key=lambda k: k % 2 != 0)
+
+
+@pytest.mark.parametrize("i,o,k,s", [(112, 224, 4, 2), (112, 224, 3, 2), (7, 15, 3, 2),
+                                     (10, 12, 3, 1), (16, 64, 8, 4)])
+def test_solve_tconv_rows_say_which_conv_they_undo(i, o, k, s):
+    (answer,) = data("solve", "-i", i, "-O", o, "--kind", "tconv", "-k", k, "-s", s,
+                     "--limit", 0)["answers"]
+    assert answer["solutions"]
+    for sol in answer["solutions"]:
+        pb, pa = sol["padding"]
+        # the conv with the same numbers on the tconv's output gives back its input
+        back = math.floor((o + pb + pa - k) / s) + 1
+        assert back == i
+        assert sol["fit"].startswith(f"undoes conv {o} -> {i}"), sol["fit"]
+        uneven = s > 1 and k % s != 0  # Odena et al. 2016: k not a multiple of s
+        assert ("uneven overlap (checkerboard)" in sol["fit"]) == uneven
+        assert sol["checkerboard"] == uneven
+    result = text(cli("solve", "-i", i, "-O", o, "--kind", "tconv", "-k", k, "-s", s))
+    assert result.startswith(f"solve tconv, PyTorch rules: {i} -> {o}")
+    assert "conv_transpose" not in result
+
+
+def test_solve_invert_rows_say_the_checkerboard_too():
+    (answer,) = data("solve", "--invert", "-i", 224, "-k", 3, "-s", 2, "-p", 1)["answers"]
+    assert all("checkerboard" in s["fit"] for s in answer["solutions"])  # 3 % 2 != 0
+    (answer,) = data("solve", "--invert", "-i", 224, "-k", 4, "-s", 2, "-p", 1)["answers"]
+    assert not any("checkerboard" in s["fit"] for s in answer["solutions"])  # 4 % 2 == 0
+
+
+def verdict(result) -> str:
+    return result.stdout.rstrip("\n").splitlines()[-1]
+
+
+def test_ceil_mode_verdict_says_the_last_window_hangs_past_the_input():
+    # o = ceil((5 - 2) / 2) + 1 = 3 windows at 0, 2, 4; the last reads rows 4 and 5 of a
+    # 5-row input (rows 0..4): 1 row past the input, and there is no padding at all
+    result = cli("pool", "--input", 5, "--kernel", 2, "--stride", 2, "--ceil-mode")
+    assert result.exit_code == 0
+    assert verdict(result) == ("ok: every input pixel is read (rounding up, the last window "
+                               "hangs 1 row past the input)")
+    assert "padding" not in verdict(result) and "padded" not in text(result)
+
+
+def test_ceil_mode_that_clips_still_reports_the_rows_it_drops():
+    # PyTorch: ceil((4 - 2) / 5) + 1 = 2 windows, the second (at 5 >= 4) clipped: 1 window
+    # reading rows 0 and 1 of 4; rows 2 and 3 are never read
+    result = cli("pool", "-i", 4, "-k", 2, "-s", 5, "--ceil-mode", "--ndim", 1)
+    assert result.exit_code == 1 and "the last 2 input positions" in text(result)
+    torch = pytest.importorskip("torch")
+    assert torch.nn.MaxPool1d(2, 5, ceil_mode=True)(torch.zeros(1, 1, 4)).shape[-1] == 1
+
+
+def test_strided_1x1_pool_verdict_is_a_subsampling_not_every_pixel():
+    # windows at 0, 2, 4, 6 of 8 rows: 4 rows read, 4 never read
+    result = cli("pool", "-i", 8, "-k", 1, "-s", 2)
+    assert result.exit_code == 0
+    assert "every input pixel is read" not in verdict(result)
+    assert "4 of 8 input rows are never read" in verdict(result)
+
+
+@settings(max_examples=120, deadline=None)
+@given(i=st.integers(1, 40), k=st.integers(1, 5), s=st.integers(1, 6), ceil=st.booleans(),
+       data_=st.data())
+def test_pool_verdict_follows_the_windows(i, k, s, ceil, data_):
+    torch = pytest.importorskip("torch")
+    p = data_.draw(st.integers(0, k // 2))
+    if i + 2 * p < k:
+        return
+    o = torch.nn.MaxPool1d(k, s, p, ceil_mode=ceil)(torch.zeros(1, 1, i)).shape[-1]
+    truth = windows_oracle(i, k, s, p, p, o)
+    args = ["pool", "-i", i, "-k", k, "-s", s, "-p", p, "--ndim", 1]
+    result = cli(*args, *(["--ceil-mode"] if ceil else []))
+    last = verdict(result)
+    unread = truth["tail"] + truth["between"]
+    if not unread:
+        assert result.exit_code == 0 and last.startswith("ok: every input pixel is read"), last
+    elif k == 1:
+        assert result.exit_code == 0 and f"{unread} of {i} input positions" in last, last
+    else:
+        assert result.exit_code == 1 and last.startswith("DROPS PIXELS"), last
+        return
+    hang = re.search(r"hangs (\d+) positions? past the (padded )?input", last)
+    assert (int(hang.group(1)) if hang else 0) == truth["overhang"], last
+    if hang:
+        assert bool(hang.group(2)) == (p > 0), last
+    pad = re.search(r"(\d+) padding positions? never read", last)
+    assert (int(pad.group(1)) if pad else 0) == (truth["padding"] if not unread else 0), last
+
+
+# -- help at 80 columns ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["conv", "pool", "tconv", "solve", "sizes"])
+def test_help_reads_at_80_columns(command):
+    result = RUNNER.invoke(app, [command, "--help"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert "…" not in result.stdout  # nothing cut off
+    words = set(re.split(r"[\s│|\[\],]+", result.stdout))
+    if command != "sizes":  # every convention's name whole, not "caff" + "e"
+        assert {"torch", "tensorflow", "caffe", "onnx", "darknet"} <= words
+    if command == "solve":
+        assert {"--invert", "--input", "--kernel", "--stride", "--padding"} <= words
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    if command == "tconv":  # a transposed conv's own paddings, not the pools'
+        assert "maxpool" not in flat and "same_upper" not in flat
+        assert "same (Keras, ONNX, Darknet)" in flat
+    if command == "pool":
+        assert "Darknet's maxpool" in flat
+    if command == "sizes":
+        assert "--list" in words and "also print every clean size" in flat
+
+
+# -- docs/calc.md: every pasted command prints what is pasted -------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "calc.md"
+
+
+def doc_examples() -> list[tuple[str, list[str], int]]:
+    """(command, the output lines pasted under it, the exit status the doc says) for every
+    ```-block of docs/calc.md that starts with `$ convcalc`."""
+    found = []
+    blocks = re.finditer(r"```\n\$ (convcalc [^\n]+)\n(.*?)```\n(\(exit (\d)\))?",
+                         DOC.read_text(encoding="utf-8"), re.S)
+    for match in blocks:
+        found.append((match.group(1), match.group(2).splitlines(),
+                      int(match.group(4) or 0)))
+    return found
+
+
+@pytest.mark.parametrize("command,pasted,status", doc_examples(),
+                         ids=[c for c, _, _ in doc_examples()])
+def test_docs_calc_md_output_is_what_the_tool_prints(command, pasted, status, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = RUNNER.invoke(app, command.split()[1:], env={"NO_COLOR": "1"})
+    assert result.exit_code == status, result.output
+    assert [line.rstrip() for line in result.stdout.splitlines()] == pasted

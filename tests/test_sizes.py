@@ -350,3 +350,13 @@ def test_one_d_and_three_d_networks():
     assert progressions(depth.clean).text() == "2k" and spec_size(depth.graph, 0) == 16
     for verdict in depth.verdicts[::3]:
         assert (verdict.clean, verdict.exact) == slow_verdict(THREE_D, verdict.size, axis=0)
+
+
+def test_list_prints_every_clean_size():
+    # LeNet-5: two 2x2 stride-2 pools (multiples of 4) and a 5x5 valid conv after them
+    # (32 -> 28 -> 14 -> 10 -> 5 -> 1): 32, 36, ..., 64 in 1..64
+    result = cli("sizes", SPECS / "lenet5.yaml", "--range", "1..64", "--list")
+    assert result.exit_code == 0
+    last = result.stdout.rstrip("\n").splitlines()[-1]
+    assert last == "clean sizes: " + ", ".join(str(v) for v in range(32, 65, 4))
+    assert "clean sizes:" not in cli("sizes", SPECS / "lenet5.yaml", "--range", "1..64").stdout

@@ -114,13 +114,22 @@ def build_axes(input: str, kernel: str, stride: str | None, padding: str | None,
 INPUT = typer.Option(..., "--input", "-i", show_default=False,
                      help="input size: 224 (square), 224x224, 16x224x224 (3-D)")
 KERNEL = typer.Option(..., "--kernel", "-k", show_default=False, help="kernel: 3 or 3x3 or 3,1")
+PADDINGS = "1, 1x2 (per axis), 0:1 (before:after), 0:1,1:1"
 PADDING = typer.Option(None, "--padding", "-p", show_default=False,
-                       help="1 | 1x2 (per axis) | 0:1 (before:after) | 0:1,1:1 | same | valid | "
-                            "same_upper | same_lower (ONNX); default 0 (Darknet maxpool: size-1)")
+                       help=f"{PADDINGS}, same, valid, same_upper or same_lower (ONNX); "
+                            f"default 0")
+POOL_PADDING = typer.Option(None, "--padding", "-p", show_default=False,
+                            help=f"{PADDINGS}, same, valid, same_upper or same_lower (ONNX); "
+                                 f"default 0 (Darknet's maxpool: a total of size - 1)")
+TCONV_PADDING = typer.Option(None, "--padding", "-p", show_default=False,
+                             help="1, 1x2 (per axis), 0:1 (before:after; PyTorch, ONNX), "
+                                  "same (Keras, ONNX, Darknet), same_lower (ONNX) or valid "
+                                  "(Keras); default 0")
 DILATION = typer.Option("1", "--dilation", "-d", help="dilation: 1 = none")
-CONVENTION = typer.Option(Convention("torch"), "--convention", "-c", help="whose rules to follow")
+CONVENTION = typer.Option(Convention("torch"), "--convention", "-c", metavar="NAME",
+                          help="whose rules: torch, tensorflow, caffe, onnx or darknet")
 COMPARE = typer.Option(False, "--compare", help="every convention side by side")
-NDIM = typer.Option(None, "--ndim", min=1, max=3, show_default=False,
+NDIM = typer.Option(None, "--ndim", min=1, max=3, show_default=False, metavar="N",
                     help="spatial axes (default: from the options, else 2)")
 FORMAT = typer.Option(OutFormat.table, "--format", "-f", help="output format")
 
@@ -140,7 +149,7 @@ def conv_command(input: str = INPUT, kernel: str = KERNEL,
 def pool_command(input: str = INPUT, kernel: str = KERNEL,
                  stride: Optional[str] = typer.Option(None, "--stride", "-s",
                                                       help="stride (default: the kernel)"),
-                 padding: Optional[str] = PADDING, dilation: str = DILATION,
+                 padding: Optional[str] = POOL_PADDING, dilation: str = DILATION,
                  ceil_mode: bool = typer.Option(False, "--ceil-mode", help="round up (PyTorch)"),
                  type: PoolType = typer.Option(PoolType.max, "--type", "-t", help="max or avg"),
                  convention: Convention = CONVENTION, compare: bool = COMPARE,
@@ -154,7 +163,7 @@ def pool_command(input: str = INPUT, kernel: str = KERNEL,
 @app.command("tconv")
 def tconv_command(input: str = INPUT, kernel: str = KERNEL,
                   stride: str = typer.Option("1", "--stride", "-s", help="stride"),
-                  padding: Optional[str] = PADDING, dilation: str = DILATION,
+                  padding: Optional[str] = TCONV_PADDING, dilation: str = DILATION,
                   output_padding: Optional[str] = typer.Option(
                       None, "--output-padding", "-o", show_default=False,
                       help="extra rows at the end, < max(stride, dilation); default 0"),

@@ -92,14 +92,49 @@ def _noun(result: Result, group: Group) -> str:
 
 
 def _verdict(result: Result) -> str:
+    """The last line, from each axis group's fit: what its windows read and leave."""
     if not result.positive:
         return "FAILED: the output is empty"
     if not result.clean:
         return "DROPS PIXELS: real input rows are never read (exit 1)"
     if result.query.kind == "tconv":
         return "ok"
-    exact = not any(d.code == "invalid-stride" for d in result.diagnostics)
-    return "ok: every input pixel is read" + ("" if exact else " (some padding is not)")
+    found = [(result.where(g), *_fit_verdict(g, _noun(result, g))) for g in result.groups]
+    heads = {head for _, head, _ in found}
+    extras = {extra for _, _, extra in found}
+    if len(found) == 1 or (len(heads) == 1 and len(extras) == 1):
+        _, head, extra = found[0]
+        return f"ok: {head}" + (f" ({extra})" if extra else "")
+    if len(heads) == 1:
+        return f"ok: {heads.pop()} (" + "; ".join(f"{where}: {extra}" for where, _, extra
+                                                 in found if extra) + ")"
+    return "ok: " + "; ".join(f"{where}: {head}" + (f" ({extra})" if extra else "")
+                              for where, head, extra in found)
+
+
+def _fit_verdict(group: Group, noun: str) -> tuple[str, str]:
+    """(what the windows read, what else they do): leave padding unread, hang past the input
+    (ceil rounding); or a 1-wide window's subsampling."""
+    fit, a, o = group.fit, group.axis, group.outcome
+    if fit is None:
+        return "every output sees the whole input", ""
+    unread = fit.dropped_rows + fit.skipped_rows
+    if unread:  # clean yet unread: only a 1-wide window (a deliberate subsampling)
+        return (f"a 1-wide subsampling, {unread} of {a.size} input {noun} are never read "
+                f"(as in ResNet's projection shortcuts)"), ""
+    head = "every input pixel is read"
+    if o.overhang:
+        where = "the padded input" if any(o.pads or ()) else "the input"
+        return head, (f"rounding up, the last window hangs {_count(o.overhang, noun)} "
+                      f"past {where}")
+    if fit.dropped_padding:
+        return head, f"{_count(fit.dropped_padding, 'padding ' + noun)} never read"
+    return head, ""
+
+
+def _count(n: int, plural: str) -> str:
+    """1 row, 2 rows, 1 padding column."""
+    return f"{n} {plural if n != 1 else plural[:-1]}"
 
 
 def pads_text(pads) -> str:

@@ -74,10 +74,13 @@ def solve_command(
     ceil_mode: bool = typer.Option(False, "--ceil-mode", help="pools: round up"),
     type: PoolType = typer.Option(PoolType.max, "--type", "-t", help="pool: max or avg"),
     invert: bool = typer.Option(False, "--invert", help="find the transposed conv that undoes "
-                                "the conv given by --input/--kernel/--stride/--padding"),
+                                "a conv: give the conv's --input, --kernel, --stride and "
+                                "--padding"),
     convention: Convention = CONVENTION,
-    limit: int = typer.Option(10, "--limit", min=0, help="settings to show (0: all)"),
+    limit: int = typer.Option(10, "--limit", min=0, metavar="N",
+                              help="settings to show (0: all)"),
     ndim: Optional[int] = typer.Option(None, "--ndim", min=1, max=3, show_default=False,
+                                       metavar="N",
                                        help="spatial axes (default: from the sizes, else 2)"),
     format: OutFormat = typer.Option(OutFormat.table, "--format", "-f", help="output format"),
 ) -> None:
@@ -152,8 +155,9 @@ def sizes_command(
                                        help="vary one axis (height, width, depth, length or "
                                             "0, 1, 2), the others as in the spec; default: "
                                             "all at once (square)"),
-    show_all: bool = typer.Option(False, "--list", help="list every clean size"),
-    format: OutFormat = typer.Option(OutFormat.table, "--format", "-f"),
+    show_all: bool = typer.Option(False, "--list", help="also print every clean size (the "
+                                  "JSON output always has them)"),
+    format: OutFormat = typer.Option(OutFormat.table, "--format", "-f", help="output format"),
 ) -> None:
     """The input sizes for which the whole network is clean: every output positive, every
     merge lined up, no input pixel left unread; as progressions such as 32k + 1."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from convcalc.cli.calc_render import LABELS, make_console, pads_text
+from convcalc.conventions import Axis, outcome
 from convcalc.single_layer import AXIS_WORDS
-from convcalc.solve import Answer, Solution
-
-STEMS = {"conv": "conv", "pool": "pool", "tconv": "conv_transpose"}
+from convcalc.solve import Answer, Problem, Solution
 
 
 def _where(indices: list[int], n: int) -> str:
@@ -14,27 +13,59 @@ def _where(indices: list[int], n: int) -> str:
     return " and ".join(names[i] for i in indices)
 
 
-def fit_text(s: Solution, inverting: bool = False) -> str:
-    """exact | 1 padding row never read | drops the last 2 input rows | aligned ..."""
-    parts = []
-    if s.aligned:
-        parts.append("aligned: the conv's exact transpose")
-    elif inverting:
-        parts.append("the size only: off the conv's grid")
-    if s.fit is not None:
-        if s.fit.dropped_rows and s.loses_pixels:
-            parts.append(f"drops the last {_rows(s.fit.dropped_rows, 'input row')}")
-        if s.fit.skipped_rows and s.loses_pixels:
-            parts.append(f"skips {_rows(s.fit.skipped_rows, 'input row')} between windows")
-        if s.fit.dropped_padding:
-            parts.append(f"{_rows(s.fit.dropped_padding, 'padding row')} never read")
-        elif not s.fit.dropped_rows and s.fit.remainder == 0:
-            parts.append("exact fit")
+def fit_text(s: Solution, problem: Problem, inverting: bool = False) -> str:
+    """What the setting does: exact fit | 1 padding row never read | drops the last 2 input
+    rows | skips 3 input rows between windows | rounds up ... ; for a transposed conv, the
+    conv it undoes and whether its overlap is uneven (checkerboard)."""
+    if problem.kind == "tconv":
+        return _tconv_text(s, problem, inverting)
+    if s.fit is None:  # Darknet's [avgpool]
+        return "global: every output sees the whole input"
+    f, parts = s.fit, []
+    if f.dropped_rows:
+        parts.append(f"drops the last {_rows(f.dropped_rows, 'input row')}")
+    if f.skipped_rows and s.axis.stride <= s.axis.k_eff:  # convcalc.layers.windows' rule
+        parts.append(f"skips {_rows(f.skipped_rows, 'input row')} in the dilation's holes")
+    elif f.skipped_rows:
+        parts.append(f"skips {_rows(f.skipped_rows, 'input row')} between windows")
+    if f.dropped_padding:
+        parts.append(f"{_rows(f.dropped_padding, 'padding row')} never read")
     if s.outcome.overhang:
-        parts.append(f"rounds up: reads {_rows(s.outcome.overhang, 'row')} past the padding")
+        where = "the padded input" if any(s.outcome.pads or ()) else "the input"
+        parts.append(f"rounds up: the last window hangs {_rows(s.outcome.overhang, 'row')} "
+                     f"past {where}")
+    text = "; ".join(parts) or "exact fit"
+    if (f.dropped_rows or f.skipped_rows) and not s.loses_pixels:
+        text = f"1-wide subsampling: {text}"  # an info, as in ResNet's projection shortcuts
     if s.named and s.outcome.pads is not None:
-        parts.append(f"= padding {s.named}")
+        text += f"; = padding {s.named}"
+    return text
+
+
+def _tconv_text(s: Solution, problem: Problem, inverting: bool) -> str:
+    """aligned: the conv's exact transpose | undoes conv 224 -> 112, and the checkerboard."""
+    if inverting:
+        parts = ["aligned: the conv's exact transpose" if s.aligned
+                 else "the size only: off the conv's grid"]
+    else:
+        parts = [_undoes(s, problem)]
+    if s.uneven:
+        parts.append("uneven overlap (checkerboard)")
     return "; ".join(parts)
+
+
+def _undoes(s: Solution, problem: Problem) -> str:
+    """The conv (same kernel, stride, dilation, padding) that this transposed conv undoes: the
+    one from its output back to its input."""
+    a, o = s.axis, s.outcome
+    padding = o.pads if o.pads is not None else (a.padding or "valid")
+    conv = outcome("conv", problem.convention,
+                   Axis(o.output, a.kernel, a.stride, a.dilation, padding))
+    if conv.ok and conv.output == a.size:
+        return f"undoes conv {o.output} -> {a.size}"
+    if conv.ok:
+        return f"the size only: the conv with this padding gives {o.output} -> {conv.output}"
+    return "the size only: no conv with this padding"
 
 
 def padding_text(s: Solution) -> str:
@@ -83,7 +114,7 @@ def _title(answer: Answer, where: str, invert: bool) -> str:
     if p.paddings is not None:
         padding = p.paddings[0]
         given.append(f"padding {padding if isinstance(padding, str) else pads_text(padding)}")
-    head = "undo a conv" if invert else f"solve {STEMS[p.kind]}"
+    head = "undo a conv" if invert else f"solve {p.kind}"
     return (f"{head}, {LABELS[p.convention]} rules: {p.size} -> {p.output} on {where}"
             + (f" ({', '.join(given)})" if given else ""))
 
@@ -112,8 +143,10 @@ def print_answers(answers, n_axes: int, invert: bool, limit: int) -> None:
                       "dilation": str(s.axis.dilation), "padding": padding_text(s),
                       "output_padding": "-" if s.axis.output_padding is None
                       else str(s.axis.output_padding)}
-            style = "red" if s.loses_pixels else ("green" if s.exact or s.aligned else "")
-            table.add_row(*(values[c] for c in columns), Text(fit_text(s, invert), style=style))
+            clean = (s.exact or s.aligned) and not s.uneven
+            style = "red" if s.loses_pixels else ("green" if clean else "")
+            table.add_row(*(values[c] for c in columns),
+                          Text(fit_text(s, answer.problem, invert), style=style))
         console.print(table)
         more = len(answer.solutions) - len(shown)
         if more:
@@ -171,8 +204,10 @@ def _solution_json(answer: Answer, s: Solution, n_axes: int, n_group: int,
     entry = {"kernel": s.axis.kernel, "stride": s.axis.stride, "dilation": s.axis.dilation,
              "padding": list(s.outcome.pads) if s.outcome.pads is not None else None, "named_padding": s.named, "output": s.outcome.output,
              "formula": s.outcome.formula, "exact": s.exact, "loses_pixels": s.loses_pixels,
-             "fit": fit_text(s, invert), "command": command(answer, s, n_axes, n_group)}
+             "fit": fit_text(s, answer.problem, invert),
+             "command": command(answer, s, n_axes, n_group)}
     if answer.problem.kind == "tconv":
         entry["output_padding"] = s.axis.output_padding
         entry["aligned"] = s.aligned
+        entry["checkerboard"] = s.uneven
     return entry
