@@ -277,3 +277,19 @@ def test_a_misspelt_required_parameter_is_one_finding_and_block_repeats_are_fold
     assert found == [("unknown-parameter", 5), ("unknown-reference", 8)]
     assert report.diagnostics[0].message.endswith("(also in 2 more instances of this block)")
     assert report.diagnostics[1].hint == "did you mean 'input'?"
+
+
+def test_ceil_mode_pools_are_judged_by_their_real_windows():
+    # k=2, s=5 on 4 rows: PyTorch gives 1 window even with ceil_mode, so rows 2 and 3 are
+    # never read; k=3, s=2 with ceil_mode: the second window hangs 1 row past the input and
+    # every row is read
+    report = check("""
+        input: [1, 4, 4]
+        layers:
+          - {type: maxpool2d, name: sparse, kernel_size: 2, stride: 5, ceil_mode: true}
+          - {type: maxpool2d, name: ceil, kernel_size: 3, stride: 2, ceil_mode: true, inputs: [input]}
+        """)
+    assert [(d.code, d.layer, d.severity.value) for d in report.diagnostics] == [
+        ("invalid-stride", "sparse", "warning")]
+    assert "the last 2 input rows" in report.diagnostics[0].message
+    assert report.layers[1].output_shape == (1, 2, 2)

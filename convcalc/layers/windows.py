@@ -44,7 +44,11 @@ def window_output(kind: str, spatial, kernel, stride, pads: Pads, dilation,
             f"padded input {i} + {pb} + {pa} = {i + pb + pa} is smaller than the effective "
             f"kernel {ar.effective_kernel(k, d)}",
             "use a larger input, more padding, or a smaller kernel or dilation")
-    notes = [] if ceil_mode else fit_diagnostics(spatial, kernel, stride, pads, dilation)
+    if ceil_mode:  # the last window may hang past the input: count that as padding after
+        pads = tuple((pb, max(pa, (o - 1) * s + ar.effective_kernel(k, d) - i - pb))
+                     for i, k, s, (pb, pa), d, o in zip(spatial, kernel, stride, pads, dilation,
+                                                       sizes))
+    notes = fit_diagnostics(spatial, kernel, stride, pads, dilation)
     return tuple(sizes), notes
 
 
