@@ -34,13 +34,16 @@ def input_override(text: str | None, files) -> tuple[int, ...] | None:
 @app.command()
 def check(
     files: List[Path] = typer.Argument(..., help="spec files (YAML)", show_default=False),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="output format"),
+    format: Format = typer.Option(Format.table, "--format", "-f", metavar="FORMAT",
+                                  help="table, json, markdown or github (annotations)"),
     strict: bool = typer.Option(False, "--strict", help="warnings fail too (exit 1)"),
     input: Optional[str] = typer.Option(None, "--input", "-i",
                                         help="override the input: 3x256x256, or 256x256 to keep "
                                              "the spec's channels"),
-    dtype: DType = typer.Option(DType.float32, "--dtype", help="element type for bytes"),
-    batch: int = typer.Option(1, "--batch", min=1, help="batch size for activation memory"),
+    dtype: DType = typer.Option(DType.float32, "--dtype", metavar="DTYPE",
+                                help="element type for bytes: float32, float16, bfloat16, int8"),
+    batch: int = typer.Option(1, "--batch", min=1, metavar="N",
+                              help="batch size for activation memory"),
 ) -> None:
     """Compute every layer's shape, parameters, MACs/FLOPs, memory and receptive field, and
     flag invalid strides, mismatched merges and impossible sizes. Exit 1 on an error."""
