@@ -100,19 +100,36 @@ def _print(reports, format: Format) -> None:
 
 @app.command()
 def kinds() -> None:
-    """List the layer kinds a spec may use, with their parameters."""
+    """List the layer kinds a spec may use, with their parameters (required ones first)."""
     from rich.table import Table
     from convcalc.layers import REGISTRY
 
-    table = Table(header_style="bold")
-    for header in ("type", "what", "parameters (default)"):
-        table.add_column(header)
-    for name, kind in sorted(REGISTRY.items()):
-        params = ", ".join(_param_text(k, p) for k, p in kind.cls.params.items())
-        table.add_row(name, kind.cls.summary, params)
+    table = Table(header_style="bold", show_lines=False)
+    for header in ("type", "what", "parameters: required, then optional = default"):
+        table.add_column(header, overflow="fold")
+    by_class: dict[type, list[str]] = {}
+    for name, kind in REGISTRY.items():
+        by_class.setdefault(kind.cls, []).append(name)
+    for cls, names in sorted(by_class.items(), key=lambda item: sorted(item[1])[0]):
+        table.add_row(_names_text(sorted(names)), cls.summary, _params_text(cls.params))
     console().print(table)
 
 
-def _param_text(name: str, p) -> str:
+def _names_text(names: list[str]) -> str:
+    """The spec names of one kind, one per line (conv1d, conv2d, conv3d)."""
+    return "\n".join(names)
+
+
+def _params_text(params) -> str:
+    """'out_channels, kernel_size; stride = 1, bias = true, in_channels = -'"""
     from convcalc.layers.base import REQUIRED
-    return name if p.default is REQUIRED else f"{name} ({p.default})"
+    required = [name for name, p in params.items() if p.default is REQUIRED]
+    optional = [f"{name} = {_yaml_text(p.default)}" for name, p in params.items()
+                if p.default is not REQUIRED]
+    return "; ".join(filter(None, [", ".join(required), ", ".join(optional)]))
+
+
+def _yaml_text(value) -> str:
+    """A default as a spec would write it: true, false, '-' for none."""
+    return {True: "true", False: "false", None: "-"}.get(value, str(value)) \
+        if isinstance(value, (bool, type(None))) else str(value)
