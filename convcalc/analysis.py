@@ -108,6 +108,7 @@ def analyze(graph: Graph, options: Options = Options()) -> Report:
         layers.append(report)
         found.extend(notes)
     totals = _totals(graph, layers, options)
+    found.extend(_group_expectations(graph, layers))
     found.extend(_network_expectations(graph, layers, totals))
     found.extend(_skipped_expectations(graph))
     report = Report(graph.file, graph.name, graph.input_shape, layers, totals, found, options,
@@ -196,12 +197,34 @@ def _layer_expectations(node: Node, report: LayerReport, resized: bool) -> list[
     return [d for d in found if d]
 
 
+def _group_expectations(graph: Graph, layers: list[LayerReport]) -> list[Diagnostic]:
+    """A block instance's (or repeated layer's) expect: its output shape and its summed
+    params, MACs and FLOPs."""
+    by_name = {layer.name: layer for layer in layers}
+    found = []
+    for group in graph.groups:
+        members = [by_name[name] for name in group.members if name in by_name]
+        if len(members) != len(group.members) or any(m.output_shape is None for m in members):
+            continue  # reported where it broke
+        output = by_name[group.output].output_shape if group.output in by_name else None
+        actual = {"shape": output, "output": output,
+                  **{key: sum(getattr(m, key) for m in members) for key in ("params", "macs",
+                                                                            "flops")}}
+        for key, expected in group.expect.items():
+            if key in actual and not (graph.resized and key in SIZE_DEPENDENT):
+                d = _compare(key, expected, actual[key], f"block instance {group.name!r}")
+                if d:
+                    found.append(d.at(graph.file, group.pos.line, group.pos.column, group.name))
+    return found
+
+
 def _skipped_expectations(graph: Graph) -> list[Diagnostic]:
     """At another input size, shape/MAC/FLOP expectations are not checked: say so once."""
     if not graph.resized:
         return []
-    pinned = any(key in SIZE_DEPENDENT for node in graph.nodes for key in node.expect) or any(
-        key in SIZE_DEPENDENT for key in graph.expect)
+    pinned = any(key in SIZE_DEPENDENT for expect in (
+        graph.expect, *(node.expect for node in graph.nodes), *(g.expect for g in graph.groups))
+        for key in expect)
     if not pinned:
         return []
     pos = graph.expect_pos or Pos(1, 1)

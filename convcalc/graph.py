@@ -23,6 +23,7 @@ from convcalc.spec import (EXPECT_KEYS, BlockSpec, LayerSpec, Pos, Spec, closest
 
 INPUT = "input"
 MAX_DEPTH = 32
+MAX_LAYERS = 200_000  # a typo in a repeat count should not hang a CI job
 
 
 @dataclass
@@ -41,6 +42,18 @@ class Node:
 
 
 @dataclass
+class GroupExpect:
+    """`expect` on a block instance or a repeated layer: checks the whole group (its output's
+    shape; params, MACs and FLOPs summed over its layers, as model.layer1.parameters())."""
+
+    name: str
+    expect: dict
+    pos: Pos
+    members: list[str]
+    output: str
+
+
+@dataclass
 class Graph:
     file: str
     name: str | None
@@ -50,6 +63,7 @@ class Graph:
     expect_pos: Pos | None
     diagnostics: list[Diagnostic]
     declared_input: tuple[int, ...] | None = None  # the spec's own input, when overridden
+    groups: list[GroupExpect] = field(default_factory=list)
 
     @property
     def resized(self) -> bool:
@@ -89,6 +103,7 @@ class _Builder:
         self.aliases: dict[str, str] = {}  # block instance name -> its last layer's name
         self.pending: list[tuple[Node, list[tuple[str, Pos]], _Scope]] = []
         self.found: list[Diagnostic] = list(spec.diagnostics)
+        self.groups: list[GroupExpect] = []
 
     def error(self, code: str, message: str, pos: Pos, layer: str | None = None,
               hint: str | None = None) -> None:
@@ -132,17 +147,29 @@ class _Builder:
         if inputs is None:
             return None
         copies = [full] if repeat is None else [f"{full}.{start + i}" for i in range(repeat)]
+        if len(self.nodes) + len(copies) > MAX_LAYERS:
+            self.error("invalid-spec", f"the spec expands to more than {MAX_LAYERS:,} layers",
+                       where, full, "check the repeat counts")
+            return None
+        grouped = repeat is not None or type_name in self.spec.blocks
+        first = len(self.nodes)
         current = inputs
         for copy in copies:
             if type_name in self.spec.blocks:
                 out = self.expand_block(self.spec.blocks[type_name], entry, copy, current, scope)
             else:
-                out = self.make_node(entry, type_name, copy, current, scope)
+                out = self.make_node(entry, type_name, copy, current, scope, not grouped)
             if out is None:
                 return None
             current = [(_resolved(copy), entry.pos)]
         if repeat is not None:
             self.aliases[full] = copies[-1]
+        if grouped and entry.expect is not None:  # checks the instance as a whole
+            expect = self._expect(entry, scope, full)
+            members = [node.name for node in self.nodes[first:]]
+            if expect and members:
+                self.groups.append(GroupExpect(full, expect, entry.param_pos.get("expect", entry.pos),
+                                               members, self._final(full)))
         return full
 
     def _inputs(self, entry: LayerSpec, scope: _Scope, previous, full) -> list | None:
@@ -189,13 +216,10 @@ class _Builder:
         if last is None or last in inner_inputs:
             return None  # its layers' errors are reported
         self.aliases[full] = last
-        output = self.names.get(self._final(last))
-        if entry.expect is not None and output is not None:  # a block's expect checks its output
-            output.expect = {**output.expect, **self._expect(entry, scope, full)}
-            output.expect_pos = entry.param_pos.get("expect", entry.pos)
         return full
 
-    def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope):
+    def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope,
+                  with_expect: bool = True):
         kind = REGISTRY.get(type_name)
         if kind is None:
             options = [*REGISTRY, *self.spec.blocks]
@@ -235,7 +259,7 @@ class _Builder:
             values[key] = raw
         values.update(kind.fixed)
         layer = kind.cls(type_name, kind.ndim, values) if ok else None
-        expect = self._expect(entry, scope, full)
+        expect = self._expect(entry, scope, full) if with_expect else {}
         node = Node(full, type_name, layer, [], entry.pos, expect=expect,
                     expect_pos=entry.param_pos.get("expect"), block=scope.prefix.rstrip(".") or None)
         if full in self.names:
@@ -410,7 +434,7 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
               builder.read_expect(spec.expect, spec.expect_pos or Pos(1, 1), None))
     declared = shape if input_shape is None else read_input_shape(spec, [])
     return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found,
-                 declared)
+                 declared, builder.groups)
 
 
 __all__ = ["Node", "Graph", "build_graph", "INPUT"]

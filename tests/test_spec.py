@@ -212,3 +212,32 @@ def test_malformed_expectations_are_invalid_values(expect):
         expect: {expect}
         """)
     assert [d.code for d in report.diagnostics] == ["invalid-value", "invalid-value"]
+
+
+def test_expect_on_a_block_instance_sums_its_layers():
+    # as sum(p.numel() for p in model.blk.parameters()): conv 3->4 k3 = 4*3*9 + 4 = 112 params,
+    # 4*8*8*27 = 6,912 MACs; a repeated 1x1 conv 4->4: 3 * (16 + 4) = 60; two copies of the
+    # block on 4 channels: 2 * (4*4*9 + 4) = 296
+    report = check("""
+        input: [3, 8, 8]
+        blocks:
+          b:
+            layers:
+              - {type: conv2d, name: c, out_channels: 4, kernel_size: 3, padding: 1}
+              - {type: relu, name: r}
+        layers:
+          - {type: b, name: blk, expect: {params: 112, macs: 6912, shape: [4, 8, 8]}}
+          - {type: conv2d, name: rep, out_channels: 4, kernel_size: 1, repeat: 3, expect: {params: 60}}
+          - {type: b, name: two, repeat: 2, expect: {params: 1}}
+        """)
+    found = [(d.code, d.layer, d.message) for d in report.diagnostics]
+    assert found == [("expectation-failed", "two", "expected params 1, computed 296")]
+
+
+def test_a_runaway_repeat_is_refused_quickly():
+    report = check("""
+        input: [3, 8, 8]
+        layers:
+          - {type: relu, repeat: 100000000}
+        """)
+    assert [d.code for d in report.diagnostics] == ["invalid-spec"]

@@ -98,7 +98,9 @@ layers:
   - {type: b, name: x, repeat: 2, expect: {shape: [4, 6, 6]}}
 """, "net.yaml")
     found = [(d.code, d.layer, d.line) for d in rep.diagnostics]
-    assert found == [("expectation-failed", "x.1.conv2d_0", 8)]  # x.0 gives 6, x.1 gives 4
+    # the instance x is both copies: x.0 gives 6, x.1 gives 4, so x's output is [4, 4, 4]
+    assert found == [("expectation-failed", "x", 8)]
+    assert "[4, 4, 4]" in rep.diagnostics[0].message
 
 
 # -- published figures (CONVENTIONS.md: torchvision weight metadata at 224x224) ------------
