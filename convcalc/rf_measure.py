@@ -4,7 +4,7 @@ The probe network is the spec's with every weight that has a fan-in set to 1/fan
 positive), per-channel scales and running variances 1, biases and running means 0, and
 every shape-preserving position-wise layer (activations, batch norm, dropout: a single
 input, per-channel weights at most, and the step k = s = 1, p = 0 on every axis) run as
-the identity. On a zero background every layer then maps zeros to zeros and an impulse can
+the identity, and every product (mul) run as a sum, which depends on the same inputs. On a zero background every layer then maps zeros to zeros and an impulse can
 only add positive amounts downstream: a set of input pixels changes a unit exactly when it
 holds at least one pixel the unit depends on (no cancellation). The impulses have uneven
 positive values (0.5 to 1.5, seeded), so that normalisations, which remove a uniform shift,
@@ -85,6 +85,11 @@ def probe_weights(expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]
     return weights
 
 
+# A product of a unit's paths (a gate: x * sigmoid(squeeze(x))) depends on both factors, but
+# on a zero background it stays 0 when only the gate moves; a sum has the same dependencies.
+PROBE_AS = {"mul": "add"}
+
+
 def probe_report(report):
     """A copy of the report whose position-wise layers are the identity, without
     `expectation-failed` (an --input override changes the sizes a spec expects)."""
@@ -98,6 +103,9 @@ def probe_report(report):
         if _position_wise(node, shapes, weights[node.name]):
             node = dataclasses.replace(node, type="identity",
                                        layer=identity.cls("identity", identity.ndim, {}))
+        elif node.type in PROBE_AS:  # same dependencies, but monotone and zero-preserving
+            kind = REGISTRY[PROBE_AS[node.type]]
+            node = dataclasses.replace(node, type=kind.name, layer=kind.cls(kind.name, kind.ndim, {}))
         nodes.append(node)
     graph = dataclasses.replace(report.graph, nodes=nodes)
     kept = [d for d in report.diagnostics if d.code != "expectation-failed"]

@@ -631,3 +631,21 @@ def test_rf_input_override_ignores_the_specs_expected_sizes(tmp_path):
                     "     expect: {shape: [1, 15, 15]}}\n")
     data = json.loads(invoke(spec, "--input", "9x9", "-f", "json").output)
     assert data["output_shape"] == [1, 4, 4] and data["units"][-1]["unit"] == [1, 1]
+
+
+def test_rf_verify_sees_through_a_gate(tmp_path):
+    # squeeze-excitation: scale = c * sigmoid(fc(mean(c))): every unit depends on the whole
+    # image through the gate (a torch gradient shows it); a product on a zero background
+    # would hide that, so the probe runs it as a sum
+    pytest.importorskip("convcalc.executor.runner")
+    spec = tmp_path / "se.yaml"
+    spec.write_text("input: [4, 16, 16]\nlayers:\n"
+                    "  - {type: conv2d, name: c, out_channels: 4, kernel_size: 3, padding: 1}\n"
+                    "  - {type: global_avgpool, name: squeeze, keepdim: true}\n"
+                    "  - {type: conv2d, name: fc, out_channels: 4, kernel_size: 1}\n"
+                    "  - {type: sigmoid, name: gate}\n"
+                    "  - {type: mul, name: scale, inputs: [c, gate]}\n")
+    result = invoke(spec, "--layer", "scale", "--unit", "0,0", "--verify", "-f", "json")
+    assert result.exit_code == 0, result.output
+    (check,) = json.loads(result.output)["verify"]
+    assert [a["measured"] for a in check["axes"]] == [[0, 15], [0, 15]]
