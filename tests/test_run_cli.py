@@ -309,3 +309,17 @@ def test_output_names_never_collide():
     assert stems == {Path("a/c.png"): "c.png", Path("a/c.jpg"): "c.jpg", Path("a/d.png"): "d",
                      Path("b/c.png"): "c.png_1"}
     assert len(set(stems.values())) == len(files)
+
+
+def test_verify_fails_on_non_finite_outputs(tmp_path):
+    from convcalc.analysis import analyze_file
+    from convcalc.executor.weights import initial_weights, save_weights
+    spec = ROOT / "specs" / "lenet5.yaml"
+    weights = initial_weights(analyze_file(spec), 0)
+    name = next(k for k in weights if k.endswith(".weight"))
+    weights[name] = weights[name].copy()
+    weights[name].flat[0] = np.nan  # a NaN in the first conv spreads to the logits
+    save_weights(tmp_path / "nan.npz", weights)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((1, 32, 32), np.float32))
+    result = invoke(spec, tmp_path / "x.npy", "--weights", tmp_path / "nan.npz", "--verify")
+    assert result.exit_code == 1 and "non-finite values" in result.output

@@ -175,8 +175,11 @@ def _summary(group: Group, verify: bool) -> str:
         from convcalc.executor.verify import TOLERANCE
         worst = max((row["rel"] or 0.0 for row in group.rows.values()), default=0.0)
         style = "green" if worst <= TOLERANCE else "bold red"
+        broken = [row["name"] for row in group.rows.values() if row["rel"] == float("inf")]
         parts.append(f"[{style}]verify: largest relative error {worst:.2g} "
-                     f"(tolerance {TOLERANCE:g})[/]")
+                     f"(tolerance {TOLERANCE:g})[/]" if not broken else
+                     f"[bold red]verify: non-finite values (NaN or inf) from {broken[0]}"
+                     f"{f' and {len(broken) - 1} more layers' if len(broken) > 1 else ''}[/]")
     return "; ".join(parts)
 
 
