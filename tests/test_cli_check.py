@@ -133,3 +133,13 @@ def test_kinds_lists_every_registered_kind():
     out = run("kinds").stdout
     for name in REGISTRY:
         assert name in out
+
+
+def test_input_of_another_rank_is_a_usage_error(tmp_path):
+    spec = tmp_path / "net3d.yaml"
+    spec.write_text("input: [1, 8, 16, 16]\nlayers:\n  - {type: conv3d, out_channels: 2, "
+                    "kernel_size: 3}\n")
+    wrong = run("check", spec, "--input", "64x64")
+    assert wrong.returncode == 2 and "give DxHxW or CxDxHxW" in wrong.stderr
+    ok = json.loads(run("check", spec, "--input", "4x32x32", "-f", "json").stdout)["files"][0]
+    assert ok["ok"] and ok["output_shape"] == [2, 2, 30, 30]

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from convcalc.cli import app, console, fail_usage, parse_shape
+from convcalc.cli import app, console, fail_usage, full_input, parse_shape
 from convcalc.spec import unreadable
 
 
@@ -24,11 +24,6 @@ class DType(str, Enum):
     float16 = "float16"
     bfloat16 = "bfloat16"
     int8 = "int8"
-
-
-def input_override(text: str | None, files) -> tuple[int, ...] | None:
-    """--input 3x256x256 replaces the spec's input; 256x256 keeps the spec's channels."""
-    return parse_shape(text) if text else None
 
 
 @app.command()
@@ -54,7 +49,7 @@ def check(
     reports = []
     for path in files:
         try:
-            options = Options(dtype.value, batch, _full_input(override, path))
+            options = Options(dtype.value, batch, full_input(override, path, input))
             reports.append(analyze_file(path, options))
         except (OSError, UnicodeDecodeError) as err:
             fail_usage(unreadable(path, err))
@@ -62,23 +57,6 @@ def check(
     failing = {Severity.ERROR} | ({Severity.WARNING} if strict else set())
     if any(d.severity in failing for r in reports for d in r.diagnostics):
         raise typer.Exit(1)
-
-
-def _full_input(override, path: Path):
-    """A spatial-only override keeps the channels the spec declares."""
-    if override is None:
-        return None
-    from convcalc.spec import parse_spec
-    from convcalc.diagnostics import SpecError
-    try:
-        declared = parse_spec(path.read_text(encoding="utf-8"), str(path)).input
-    except SpecError:
-        return override
-    if isinstance(declared, list) and len(override) == len(declared) - 1:
-        return (declared[0], *override)
-    if isinstance(declared, list) and len(override) == 1 and len(declared) > 2:
-        return (declared[0], *override * (len(declared) - 1))
-    return override
 
 
 def _print(reports, format: Format) -> None:

@@ -17,7 +17,7 @@ from typing import Optional
 
 import typer
 
-from convcalc.cli import app, fail_usage, parse_shape
+from convcalc.cli import app, fail_usage, full_input, parse_shape
 from convcalc.spec import unreadable
 
 
@@ -78,11 +78,10 @@ def rf(
 
 def _analyze(spec: Path, input: str | None):
     from convcalc.analysis import Options, analyze_file
-    from convcalc.cli.check import _full_input
 
     override = parse_shape(input) if input else None
     try:
-        report = analyze_file(spec, Options(input_shape=_full_input(override, spec)))
+        report = analyze_file(spec, Options(input_shape=full_input(override, spec, input)))
     except (OSError, UnicodeDecodeError) as err:
         fail_usage(unreadable(spec, err))
     errors = [d for d in report.diagnostics if d.severity.value == "error"

@@ -146,7 +146,7 @@ class Layer:
             want = " or ".join(_rank_words(r) for r in ranks)
             raise LayerError("rank-mismatch",
                              f"{self.type} expects {what} of {want}; got {list(shape)}",
-                             "check the spec's input or add flatten/reshape before this layer")
+                             "check the spec's input, or the layers before this one")
 
     def per_axis(self, name: str, axes: int) -> tuple:
         """A per-axis parameter of a rank-agnostic kind, broadcast to `axes` spatial axes."""
