@@ -146,11 +146,11 @@ class _Builder:
         inputs = self._inputs(entry, scope, previous, full)
         if inputs is None:
             return None
-        copies = [full] if repeat is None else [f"{full}.{start + i}" for i in range(repeat)]
-        if len(self.nodes) + len(copies) > MAX_LAYERS:
+        if len(self.nodes) + (repeat or 1) > MAX_LAYERS:
             self.error("invalid-spec", f"the spec expands to more than {MAX_LAYERS:,} layers",
                        where, full, "check the repeat counts")
             return None
+        copies = [full] if repeat is None else [f"{full}.{start + i}" for i in range(repeat)]
         grouped = repeat is not None or type_name in self.spec.blocks
         first = len(self.nodes)
         current = inputs
@@ -220,6 +220,10 @@ class _Builder:
 
     def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope,
                   with_expect: bool = True):
+        if len(self.nodes) >= MAX_LAYERS:  # blocks of blocks can multiply past the count check
+            self.error("invalid-spec", f"the spec expands to more than {MAX_LAYERS:,} layers",
+                       entry.pos, full, "check the repeat counts")
+            return None
         kind = REGISTRY.get(type_name)
         if kind is None:
             options = [*REGISTRY, *self.spec.blocks]
