@@ -147,9 +147,7 @@ class _Builder:
         if inputs is None:
             return None
         if len(self.nodes) + (repeat or 1) > MAX_LAYERS:
-            self.error("invalid-spec", f"the spec expands to more than {MAX_LAYERS:,} layers",
-                       where, full, "check the repeat counts")
-            return None
+            raise _TooLarge(where, full)
         copies = [full] if repeat is None else [f"{full}.{start + i}" for i in range(repeat)]
         grouped = repeat is not None or type_name in self.spec.blocks
         first = len(self.nodes)
@@ -221,9 +219,7 @@ class _Builder:
     def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope,
                   with_expect: bool = True):
         if len(self.nodes) >= MAX_LAYERS:  # blocks of blocks can multiply past the count check
-            self.error("invalid-spec", f"the spec expands to more than {MAX_LAYERS:,} layers",
-                       entry.pos, full, "check the repeat counts")
-            return None
+            raise _TooLarge(entry.pos, full)
         kind = REGISTRY.get(type_name)
         if kind is None:
             options = [*REGISTRY, *self.spec.blocks]
@@ -403,6 +399,14 @@ class _CycleFound(Exception):
     pass
 
 
+class _TooLarge(Exception):
+    """The expansion passed MAX_LAYERS: stop at once (a typo in a repeat count)."""
+
+    def __init__(self, pos: Pos, layer: str):
+        super().__init__(layer)
+        self.pos, self.layer = pos, layer
+
+
 _FAILED = object()
 _RESOLVED = "\0"  # marks a name that is already a full name (a default input)
 
@@ -431,7 +435,12 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
     builder = _Builder(spec)
     shape = input_shape or read_input_shape(spec, builder.found)
     top = _Scope("", [INPUT], {})
-    builder.expand(spec.layers, top)
+    try:
+        builder.expand(spec.layers, top)
+    except _TooLarge as err:
+        builder.nodes, builder.pending = [], []
+        builder.error("invalid-spec", f"the spec expands to more than {MAX_LAYERS:,} layers",
+                      err.pos, err.layer, "check the repeat counts")
     builder.resolve()
     nodes = builder.topological()
     expect = ({} if spec.expect is None else

@@ -241,3 +241,15 @@ def test_a_runaway_repeat_is_refused_quickly():
           - {type: relu, repeat: 100000000}
         """)
     assert [d.code for d in report.diagnostics] == ["invalid-spec"]
+
+
+def test_a_runaway_repeat_of_a_block_stops_the_expansion():
+    report = check("""
+        input: [3, 8, 8]
+        blocks:
+          b:
+            layers: [relu, relu, relu, relu]
+        layers:
+          - {type: b, repeat: 60000}
+        """)
+    assert [d.code for d in report.diagnostics] == ["invalid-spec"] and report.layers == []
