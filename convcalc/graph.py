@@ -120,6 +120,12 @@ class _Builder:
                 continue
             local = self._eval(entry.name, scope, entry.pos, None)
             local = str(local) if local is not None else f"{type_name}_{entry.index}"
+            if not local.strip() or re.fullmatch(r"input\d*", local):
+                self.error("invalid-value", f"{local!r} cannot name a layer" + (
+                    ": input, input1, ... name the network's or block's inputs"
+                    if local.strip() else ""), entry.param_pos.get("name", entry.pos), None,
+                           "choose another name")
+                continue
             full = f"{scope.prefix}{local}"
             if local in scope.local:
                 self.error("duplicate-name", f"two layers are named {full!r}", entry.pos, full,

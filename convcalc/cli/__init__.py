@@ -97,8 +97,7 @@ def main() -> None:
     import click
     try:
         status = app(standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as err:  # `convcalc` or `convcalc check` alone
-        typer.echo(err.ctx.get_help() if err.ctx else str(err))
+    except click.exceptions.NoArgsIsHelpError:  # bare `convcalc`: typer printed the help
         sys.exit(2)
     except click.UsageError as err:  # one line, as every other error (click draws a box)
         where = err.ctx.command_path if err.ctx else "convcalc"

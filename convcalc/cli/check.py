@@ -46,14 +46,18 @@ def check(
     from convcalc.diagnostics import Severity
 
     override = parse_shape(input) if input else None
-    reports = []
-    for path in files:
+    reports, unread = [], []
+    for path in files:  # an unreadable file does not stop the others from being checked
         try:
             options = Options(dtype.value, batch, full_input(override, path, input))
             reports.append(analyze_file(path, options))
         except (OSError, UnicodeDecodeError) as err:
-            fail_usage(unreadable(path, err))
+            unread.append(unreadable(path, err))
     _print(reports, format)
+    for message in unread:
+        typer.echo(f"convcalc: error: {message}", err=True)
+    if unread:
+        raise typer.Exit(2)
     failing = {Severity.ERROR} | ({Severity.WARNING} if strict else set())
     if any(d.severity in failing for r in reports for d in r.diagnostics):
         raise typer.Exit(1)

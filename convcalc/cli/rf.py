@@ -134,7 +134,7 @@ def _draw(report, name, field, region, image: Path | None, out: Path | None) -> 
     if image is None or out is None:
         fail_usage("--image and --out go together: --image photo.png --out rf.png")
     if len(region.unit) != 2:
-        fail_usage(f"--image draws 2-D inputs; {report.file} has {len(region.unit)} spatial axes")
+        fail_usage(f"--image draws 2-D inputs; {report.file} is {len(region.unit)}-D")
     try:
         with Image.open(image) as photo:
             photo.load()

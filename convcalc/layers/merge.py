@@ -47,6 +47,11 @@ class _Broadcast(Layer):
         if axis == 0:
             raise LayerError("channel-mismatch", f"{self.type} of {listed}: channels differ",
                              "project one input with a 1x1 conv to the other's channel count")
+        if len({len(s) for s in shapes}) > 1:  # e.g. [C] against [C, H, W]: NumPy aligns right
+            raise LayerError("shape-mismatch", f"{self.type} of {listed}: shapes of different "
+                             f"ranks broadcast from the last axis (NumPy's rule), so these do "
+                             f"not line up", "keep the axes: a global pool with keepdim: true "
+                             "gives [C, 1, 1]")
         raise LayerError("shape-mismatch", f"{self.type} of {listed}: "
                          + _differences(padded, range(1, rank), rank, broadcast=True),
                          "crop the larger input ({type: crop, to: <smaller layer>}) or pad the "

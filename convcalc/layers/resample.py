@@ -44,7 +44,7 @@ class Upsample(Layer):
         axes = len(shape) - 1
         if self.mode in LINEAR_MODES and LINEAR_MODES[self.mode] != axes:
             raise LayerError("invalid-value", f"mode {self.mode} is for {LINEAR_MODES[self.mode]}-D "
-                             f"inputs; this one has {axes} spatial axes",
+                             f"inputs; this one is {axes}-D",
                              f"use mode {next(m for m, n in LINEAR_MODES.items() if n == axes)}")
         if self.align_corners is not None and self.mode == "nearest":
             raise LayerError("invalid-value", "align_corners applies to linear modes only",

@@ -15,7 +15,8 @@ def count_text(n: int) -> str:
 
 def si_text(n: float) -> str:
     """4089184256 -> '4.09 G'."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6),
+                        ("K", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n:g}"
@@ -23,7 +24,8 @@ def si_text(n: float) -> str:
 
 def bytes_text(n: int) -> str:
     """Binary units: 1536 -> '1.50 KiB'."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20),
+                        ("KiB", 2**10)):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n} B"
