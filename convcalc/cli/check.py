@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from convcalc.cli import app, console, fail_usage, full_input, parse_shape
+from convcalc.cli import app, console, full_input, parse_shape
 from convcalc.spec import unreadable
 
 
