@@ -120,10 +120,14 @@ class _AdaptivePool(Layer):
         return steps
 
     def forward(self, inputs, params, refs):
-        from convcalc.executor import kernels
         (x,) = inputs
-        pool = kernels.adaptive_avg_pool if self.kind == "avg" else kernels.adaptive_max_pool
-        return pool(x, self.output_size)
+        return _adaptive_kernel(self.kind)(x, self.output_size)
+
+
+def _adaptive_kernel(kind: str):
+    """The NumPy kernel of an adaptive (or global) pool: average or max."""
+    from convcalc.executor import kernels
+    return kernels.adaptive_avg_pool if kind == "avg" else kernels.adaptive_max_pool
 
 
 class AdaptiveAvgPool(_AdaptivePool):
@@ -153,10 +157,8 @@ class _GlobalPool(Layer):
         return [RFStep(whole=True) for _ in shapes[0][1:]]
 
     def forward(self, inputs, params, refs):
-        from convcalc.executor import kernels
         (x,) = inputs
-        pool = kernels.adaptive_avg_pool if self.kind == "avg" else kernels.adaptive_max_pool
-        out = pool(x, (1,) * (x.ndim - 2))  # (N, 1, ..., 1, C)
+        out = _adaptive_kernel(self.kind)(x, (1,) * (x.ndim - 2))  # (N, 1, ..., 1, C)
         return out if self.keepdim else out.reshape(x.shape[0], x.shape[-1])
 
 
