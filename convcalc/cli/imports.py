@@ -50,6 +50,8 @@ def import_(
         written.append(str(weights_out))
     typer.echo(f"imported {source}: {len(imported.spec['layers'])} layers; wrote "
                + ", ".join(written))
+    for note in imported.notes:
+        typer.echo(f"note: {note}")
 
 
 def _kwargs(text: str | None) -> dict:

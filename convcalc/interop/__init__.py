@@ -22,11 +22,13 @@ MODEL_SUFFIXES = (".onnx",)
 @dataclass(frozen=True)
 class Imported:
     """An imported network: `spec` as YAML would give it ({"name", "input", "layers", and
-    optionally "blocks" and "description"}), `weights` as state_dict name -> float32 array."""
+    optionally "blocks" and "description"}), `weights` as state_dict name -> float32 array,
+    and `notes`: what the user should know (the example input a model was traced at)."""
 
     spec: dict
     weights: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    notes: tuple[str, ...] = ()
 
 
 class ImportFailure(Exception):
@@ -81,4 +83,4 @@ def import_model(source: str | Path, *, input: tuple[int, ...] | None = None,
                         "e.g. convcalc import model.onnx, or torchvision.models:resnet50")
 
 
-__all__ = ["Imported", "ImportFailure", "Unsupported", "is_model_file", "import_model"]
+__all__ = ["ImportFailure", "Imported", "Unsupported", "import_model", "is_model_file"]

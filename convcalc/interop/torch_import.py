@@ -1,0 +1,394 @@
+"""A PyTorch model -> the spec a person would write, through torch.fx.
+
+`import_torch("torchvision.models:resnet50", (3, 224, 224), {})` imports the factory's module,
+calls it with the keyword arguments, puts the module in eval mode, traces it with
+torch.fx.symbolic_trace (the torch.nn classes of the converter table are leaves), runs
+torch.fx's ShapeProp on a batch-1 example input and converts node by node through the table
+in torch_table.py. Layers are named by their module paths, so that the model's own
+state_dict loads with `convcalc run --weights` unchanged; functional nodes are named by the
+module that calls them and the operation (`layer1.0.add`).
+
+Nothing is guessed: every node the table cannot convert is listed in one error; the spec is
+then analysed by convcalc, and each layer's shape must equal the one ShapeProp saw, and its
+weights the model's, or the import fails naming the layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import re
+import sys
+import traceback
+from typing import Any
+
+from convcalc.interop import Imported, ImportFailure, Unsupported
+from convcalc.interop.spec_text import safe_name, to_yaml
+from convcalc.interop.torch_patterns import find_folds
+from convcalc.interop.torch_table import (
+    METHODS,
+    SAME,
+    Call,
+    NotConvertible,
+    function_table,
+    module_converter,
+)
+
+DEFAULT_INPUT = (3, 224, 224)
+INSTALL_HINT = "pip install 'convcalc[torch]' (torch, and torchvision for its models)"
+
+
+def import_torch(source: str, input: tuple[int, ...] | None, kwargs: dict) -> Imported:
+    """MODULE:CALLABLE, example input (C, *spatial) or None for 3x224x224 -> Imported."""
+    _require_torch(source)
+    return import_module(build_model(source, kwargs), input, source)
+
+
+def import_module(model, input: tuple[int, ...] | None = None, source: str = "") -> Imported:
+    """A torch.nn.Module in hand -> Imported, traced in eval mode at batch 1 x `input`."""
+    import torch
+    source = source or type(model).__name__
+    shape = tuple(input) if input else DEFAULT_INPUT
+    traced = _trace(model.eval(), source)
+    values = _propagate(traced, shape, source, torch)
+    converted = _Conversion(traced, values, source).run()
+    size = "x".join(map(str, shape))
+    spec = {"name": source.rpartition(":")[2],
+            "description": f"imported from {source} by torch.fx at input {size}",
+            "input": list(shape), "layers": converted.layers}
+    verify(spec, converted, source)
+    notes = [f"traced at input {size}" + ("" if input else " (the default; --input sets another)")]
+    unused = _unused_weights(model, converted.weights)
+    if unused:
+        notes.append(f"left out {len(unused)} weight(s) of modules the eval-mode forward does "
+                     f"not use: {', '.join(unused[:3])}{', ...' if len(unused) > 3 else ''}")
+    return Imported(spec, converted.weights, source, tuple(notes))
+
+
+def _require_torch(source: str):
+    try:
+        import torch
+        import torch.fx
+    except ImportError:
+        raise ImportFailure(source, "importing a PyTorch model needs torch, which is not "
+                            "installed", INSTALL_HINT) from None
+    return torch
+
+
+def build_model(source: str, kwargs: dict):
+    """Import MODULE, find CALLABLE (dotted attributes allowed) and call it with kwargs."""
+    import torch
+    module_name, _, attr = source.partition(":")
+    if not module_name or not attr:
+        raise ImportFailure(source, "expected MODULE:CALLABLE", "e.g. torchvision.models:resnet50")
+    module = _import_module(source, module_name)
+    factory = module
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            raise ImportFailure(source, f"{module_name} has no attribute {attr!r}",
+                                "check the name after the colon")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise ImportFailure(source, f"{attr} is a {type(factory).__name__}, not a callable")
+    try:
+        model = factory(**kwargs)
+    except Exception as err:  # noqa: BLE001 - the user's code: reported, never a traceback
+        raise ImportFailure(source, f"{attr}(**{kwargs!r}) raised {_summary(err)}",
+                            "check --kwargs against the factory's parameters") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ImportFailure(source, f"{attr}(...) returned a {type(model).__name__}, not a "
+                            "torch.nn.Module", "name a factory or class that builds the model")
+    return model.eval()
+
+
+def _import_module(source: str, name: str):
+    if os.getcwd() not in sys.path:  # as `python -m` does: the user's own packages import
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        missing = err.name or name
+        raise ImportFailure(source, f"no module named {missing!r}",
+                            "check the import path, and that the package is installed in "
+                            "this Python environment") from None
+    except Exception as err:  # noqa: BLE001 - any failure of the user's code
+        raise ImportFailure(source, f"importing {name} raised {_summary(err)}") from None
+
+
+def _summary(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _trace(model, source: str):
+    """torch.fx.symbolic_trace with the table's torch.nn classes (and unknown torch.nn
+    classes, which are then reported) as leaves."""
+    from torch import fx
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualified_name: str) -> bool:
+            if module_converter(m) is not None:
+                return True
+            return super().is_leaf_module(m, qualified_name)
+
+    tracer = Tracer()
+    try:
+        graph = tracer.trace(model)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's code
+        raise ImportFailure(source, f"torch.fx cannot trace it: {_summary(err)}"
+                            f"{_user_frame(err)}", "fx traces code without data-dependent "
+                            "control flow; wrap that part in a function fx treats as a leaf, "
+                            "or export to ONNX and import the .onnx file") from None
+    traced = fx.GraphModule(tracer.root, graph, type(model).__name__)
+    traced.graph.eliminate_dead_code()
+    return traced
+
+
+def _user_frame(err: BaseException) -> str:
+    """' at file:line (code)' for the innermost frame outside torch: the construct fx met."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if f"{os.sep}torch{os.sep}" not in f.filename
+              and not f.filename.endswith("torch_import.py")]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    code = f" ({frame.line.strip()})" if frame.line else ""
+    return f", at {frame.filename}:{frame.lineno}{code}"
+
+
+def _propagate(traced, shape: tuple[int, ...], source: str, torch) -> dict:
+    """ShapeProp on a batch-1 example; returns node -> its value (every node, not only
+    tensors: sizes and other Python values are constants of the conversion)."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    values: dict = {}
+
+    class Recording(ShapeProp):
+        def run_node(self, n):
+            current.append(n)
+            result = super().run_node(n)
+            values[n] = result
+            return result
+
+    example = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    current: list = []
+    try:  # ShapeProp prints the traceback of a failing node itself: keep it off the terminal
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            Recording(traced).propagate(example)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's code
+        cause = err.__cause__ or err
+        where = f" at {current[-1].name}" if current else ""
+        raise ImportFailure(source, f"running the model on an input of "
+                            f"{'x'.join(map(str, (1, *shape)))} failed{where}: "
+                            f"{_summary(cause)}",
+                            "give the input size the model takes: --input 3x224x224") from None
+    return values
+
+
+class _Conversion:
+    """The fx graph, node by node, -> layers (with names and inputs) and weights."""
+
+    def __init__(self, traced, values: dict, source: str):
+        import torch
+        self.torch = torch
+        self.traced, self.values, self.source = traced, values, source
+        self.modules = dict(traced.named_modules())
+        self.layers: list[dict] = []
+        self.weights: dict[str, Any] = {}
+        self.names: dict[Any, str] = {}  # fx node -> the layer name that holds its value
+        self.shapes: dict[str, tuple[int, ...]] = {}  # layer name -> ShapeProp's shape
+        self.unsupported = Unsupported()
+        self.dynamic: set = set()  # nodes whose value depends on the input
+        self.taken: set[str] = set()
+        self.module_uses: dict[str, int] = {}
+
+    def run(self) -> _Conversion:
+        nodes = list(self.traced.graph.nodes)
+        self.taken.update(n.target for n in nodes if n.op == "call_module"
+                          and self._has_weights(n.target))
+        folds = {fold.last: fold for fold in find_folds(nodes, self.values)}
+        inner = {n for fold in folds.values() for n in fold.inner}
+        output = None
+        for node in nodes:
+            if node in inner:
+                self.dynamic.add(node)
+                self.names[node] = node.name
+            elif node in folds:
+                self.dynamic.add(node)
+                self._emit(node, dict(folds[node].layer), [folds[node].source])
+            elif node.op == "placeholder":
+                self._placeholder(node)
+            elif node.op == "output":
+                output = node
+            elif node.op == "get_attr" or not self._depends_on_input(node) \
+                    or not self._holds_tensors(node):
+                continue  # constants (weights, x.size() and sums of sizes): read by users
+            else:
+                self.dynamic.add(node)
+                self._convert(node)
+        self.unsupported.raise_if_any(self.source, "construct")
+        self._output(output)
+        return self
+
+    def _placeholder(self, node) -> None:
+        if self.dynamic:
+            raise ImportFailure(self.source, f"forward takes more than one input ({node.name})",
+                                "convcalc networks have one input; wrap the model")
+        self.dynamic.add(node)
+        self.names[node] = "input"
+
+    def _depends_on_input(self, node) -> bool:
+        return any(n in self.dynamic for n in node.all_input_nodes)
+
+    def _holds_tensors(self, node) -> bool:
+        value = self.values.get(node)
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        return any(isinstance(item, self.torch.Tensor) for item in items)
+
+    def _has_weights(self, target: str) -> bool:
+        module = self.modules.get(target)
+        return module is not None and bool(module.state_dict())
+
+    def _convert(self, node) -> None:
+        self.names[node] = node.name  # until converted: lets later nodes be checked too
+        try:
+            converter, call = self._prepare(node)
+            layer = converter(call)
+            if layer is None:
+                self.unsupported.add(self._what(node), node.name)
+            elif layer == SAME:
+                self.names[node] = self._data_inputs(node)[0]
+            else:
+                self._emit(node, layer)
+        except NotConvertible as err:
+            self.unsupported.add(f"{self._what(node)}: {err}", node.name)
+
+    def _prepare(self, node):
+        if node.op == "call_module":
+            module = self.modules[node.target]
+            convert = module_converter(module)
+            if convert is None:
+                return (lambda call: None), self._call(node, {})
+            return (lambda call: convert(module, call)), self._call(node, {"input": None})
+        if node.op == "call_function":
+            entry = function_table().get(node.target)
+        else:
+            entry = METHODS.get(node.target)
+        if entry is None:
+            return (lambda call: None), self._call(node, {})
+        signature, convert = entry
+        bound = signature.bind(tuple(node.args), dict(node.kwargs))
+        return convert, self._call(node, bound)
+
+    def _call(self, node, bound: dict) -> Call:
+        values = {k: self._evaluate(v) for k, v in bound.items()}
+        inputs = [n for n in node.all_input_nodes if n in self.dynamic]
+        in_shapes = [self._shape(n) for n in inputs]
+        return Call(node, values, in_shapes, self._shape(node))
+
+    def _evaluate(self, value):
+        """Tensor nodes stay nodes; everything else (sizes, lists of them) becomes its value."""
+        from torch import fx
+        if isinstance(value, fx.Node):
+            return value if value in self.dynamic else self.values.get(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._evaluate(v) for v in value)
+        return value
+
+    def _shape(self, node) -> tuple[int, ...] | None:
+        value = self.values.get(node)
+        if isinstance(value, self.torch.Tensor) and value.dim() >= 1:
+            return tuple(value.shape[1:])
+        return None
+
+    def _data_inputs(self, node) -> list[str]:
+        return [self.names[n] for n in node.all_input_nodes if n in self.dynamic]
+
+    def _what(self, node) -> str:
+        if node.op == "call_module":
+            cls = type(self.modules[node.target])
+            return f"module {cls.__module__}.{cls.__qualname__}"
+        if node.op == "call_method":
+            return f"method Tensor.{node.target}"
+        target = node.target
+        module = {"_operator": "operator", None: "torch"}.get(
+            getattr(target, "__module__", None), getattr(target, "__module__", None))
+        return f"function {module}.{getattr(target, '__name__', target)}"
+
+    def _emit(self, node, layer: dict, sources: list | None = None) -> None:
+        name = self._layer_name(node)
+        entry = {"type": layer.pop("type"), "name": name}
+        inputs = [self.names[n] for n in sources] if sources else self._data_inputs(node)
+        previous = self.layers[-1]["name"] if self.layers else "input"
+        if inputs != [previous]:
+            entry["inputs"] = inputs[0] if len(inputs) == 1 else inputs
+        entry.update(layer)
+        self.layers.append(entry)
+        self.names[node] = name
+        shape = self._shape(node)
+        if shape is None:
+            raise ImportFailure(self.source, f"{node.name} does not give a batched tensor")
+        self.shapes[name] = shape
+        if node.op == "call_module":
+            for key, tensor in self.modules[node.target].state_dict().items():
+                self.weights[f"{name}.{key}"] = tensor.detach().cpu().numpy()
+
+    def _layer_name(self, node) -> str:
+        if node.op == "call_module":
+            uses = self.module_uses.get(node.target, 0)
+            self.module_uses[node.target] = uses + 1
+            if self._has_weights(node.target):
+                if uses:
+                    raise NotConvertible("a module with weights called twice (shared weights)")
+                return node.target
+            return safe_name(node.target, self.taken)
+        stack = node.meta.get("nn_module_stack") or {}
+        owner = next(reversed(stack.values()))[0] if stack else ""
+        owner = owner if isinstance(owner, str) else ""
+        op = re.sub(r"_\d+$", "", node.name)
+        return safe_name(f"{owner}.{op}" if owner else op, self.taken)
+
+    def _output(self, node) -> None:
+        results = [n for n in node.all_input_nodes if n in self.dynamic]
+        if len(results) != 1:
+            raise ImportFailure(self.source, f"the model returns {len(results)} tensors; "
+                                "convcalc networks have one output",
+                                "wrap the model so that forward returns one tensor")
+        name = self.names[results[0]]
+        if not self.layers or self.layers[-1]["name"] != name:
+            raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def verify(spec: dict, converted: _Conversion, source: str) -> None:
+    """convcalc's analysis of the spec must give every layer ShapeProp's shape and ask for
+    exactly the weights the model has; otherwise the import fails naming the layer."""
+    from convcalc.analysis import analyze_text
+    from convcalc.executor.weights import OPTIONAL_KEYS, expected_weights
+    report = analyze_text(to_yaml(spec), source)
+    errors = [d for d in report.diagnostics if d.severity.name == "ERROR"]
+    if errors:
+        raise ImportFailure(source, f"convcalc rejects the imported spec: {errors[0].layer}: "
+                            f"{errors[0].message}", "please report this: it is a bug in the "
+                            "importer")
+    for layer in report.layers:
+        seen = converted.shapes.get(layer.name)
+        if tuple(layer.output_shape or ()) != seen:
+            raise ImportFailure(source, f"layer {layer.name}: convcalc computes output "
+                                f"{list(layer.output_shape or [])} but PyTorch gives "
+                                f"{list(seen or [])}", "nothing was written; please report it")
+    expected = expected_weights(report)
+    given = {k: tuple(v.shape) for k, v in converted.weights.items()}
+    for key in sorted(set(expected) | set(given)):
+        if key.endswith(OPTIONAL_KEYS) and key not in given:
+            continue
+        if expected.get(key) != given.get(key):
+            raise ImportFailure(source, f"weight {key}: convcalc's layer has "
+                                f"{list(expected.get(key) or []) if key in expected else 'none'}"
+                                f", the model {list(given[key]) if key in given else 'none'}",
+                                "nothing was written; please report it")
+
+
+def _unused_weights(model, used: dict) -> list[str]:
+    return [key for key in model.state_dict() if key not in used]

@@ -1,0 +1,128 @@
+"""`convcalc import MODULE:CALLABLE` through torch.fx, against PyTorch itself.
+
+Oracles nobody here wrote: torchvision's published weight metadata (num_params and _ops, the
+GMACs of conv + linear, CONVENTIONS.md), each module's output shape as forward hooks see it
+in PyTorch's own forward, and the model's output for the model's own state_dict (random
+initialisation, non-trivial BatchNorm statistics) saved as .npz and loaded unchanged by
+`run --weights`. A few models here; the rest of torchvision's classifiers are marked slow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+from convcalc.analysis import analyze_text
+from convcalc.executor.runner import Executor
+from convcalc.executor.weights import load_weights
+from convcalc.interop.spec_text import to_yaml
+from convcalc.interop.torch_import import import_module
+
+# name -> published GMACs, exactly where CONVENTIONS.md gives them (else torchvision's
+# 3-decimal _ops figure is compared); inception_v3 is measured at its own 299x299.
+EXACT_MACS = {"alexnet": 714_188_480, "vgg16": 15_470_264_320, "resnet18": 1_814_073_344,
+              "resnet50": 4_089_184_256}
+FAST = ["resnet18", "mobilenet_v3_large", "squeezenet1_0"]
+SLOW = ["resnet50", "vgg16", "alexnet", "mobilenet_v2", "densenet121", "efficientnet_b0",
+        "regnet_y_400mf", "resnext50_32x4d", "googlenet", "inception_v3", "mnasnet0_5"]
+INPUTS = {"inception_v3": (3, 299, 299)}
+# torchvision publishes GoogLeNet's figures without its auxiliary heads, and Inception-v3's
+# with them (AuxLogits: 3,326,696 parameters the eval-mode forward never runs, so the
+# imported spec leaves them out and says so).
+KWARGS = {"googlenet": {"aux_logits": False, "init_weights": False},
+          "inception_v3": {"init_weights": False}}
+
+
+def build(name: str):
+    """torchvision's model (weights=None: nothing is downloaded) with non-trivial
+    BatchNorm statistics and affine parameters, in eval mode."""
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None, **KWARGS.get(name, {}))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                size = module.num_features
+                module.running_mean.copy_(torch.randn(size, generator=generator) * 0.2)
+                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(size, generator=generator) * 0.2)
+    return model.eval()
+
+
+def hooked_shapes(model, shape) -> dict[str, list[tuple[int, ...]]]:
+    """Module path -> the per-sample output shape of each call, from PyTorch's own forward."""
+    seen: dict[str, list] = {}
+    handles = [module.register_forward_hook(
+        lambda m, i, out, path=path: seen.setdefault(path, []).append(tuple(out.shape[1:])))
+        for path, module in model.named_modules() if path and not list(module.children())]
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))
+    for handle in handles:
+        handle.remove()
+    return seen
+
+
+def check_model(name: str, tmp_path) -> None:
+    model = build(name)
+    shape = INPUTS.get(name, (3, 224, 224))
+    imported = import_module(model, shape, f"torchvision.models:{name}")
+    report = analyze_text(to_yaml(imported.spec), name)
+    assert report.ok
+
+    meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+    unused = sum(p.numel() for key, p in model.named_parameters() if key not in imported.weights)
+    assert report.totals.params + unused == meta["num_params"]
+    assert round(report.totals.macs / 1e9, 3) == meta["_ops"]
+    if name in EXACT_MACS:
+        assert report.totals.macs == EXACT_MACS[name] and unused == 0
+
+    layers = {layer.name: layer for layer in report.layers}
+    checked = 0
+    for path, shapes in hooked_shapes(model, shape).items():
+        for i, seen in enumerate(shapes):
+            layer = layers.get(path if i == 0 else f"{path}_{i}")
+            if layer is not None:
+                assert layer.output_shape == seen, (path, i)
+                checked += 1
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    assert checked >= convs > 0
+
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, **{k: t.detach().numpy() for k, t in model.state_dict().items()
+                      if k in imported.weights})
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x)).numpy()
+    result = Executor(report, load_weights(path, report)).run(
+        np.ascontiguousarray(np.moveaxis(x, 1, -1)), report)
+    assert result.ok
+    scale = float(np.abs(theirs).max())
+    assert scale > 0 and float(np.abs(result.output - theirs).max()) <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_torchvision_model(name, tmp_path):
+    check_model(name, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW)
+def test_torchvision_model_slow(name, tmp_path):
+    check_model(name, tmp_path)
+
+
+def test_state_dict_loads_unchanged(tmp_path):
+    """The whole state_dict (num_batches_tracked included) under the module paths."""
+    model = build("resnet18")
+    imported = import_module(model)
+    report = analyze_text(to_yaml(imported.spec), "r18")
+    path = tmp_path / "r18.npz"
+    np.savez(path, **{k: t.numpy() for k, t in model.state_dict().items()})
+    loaded = load_weights(path, report)
+    assert set(model.state_dict()) == set(imported.weights)
+    assert np.array_equal(loaded["layer3.1.bn2.running_var"],
+                          model.layer3[1].bn2.running_var.numpy())
