@@ -126,3 +126,54 @@ def test_state_dict_loads_unchanged(tmp_path):
     assert set(model.state_dict()) == set(imported.weights)
     assert np.array_equal(loaded["layer3.1.bn2.running_var"],
                           model.layer3[1].bn2.running_var.numpy())
+
+
+class _BatchNormAct(torch.nn.BatchNorm2d):
+    """As timm's BatchNormAct2d: a torch.nn subclass whose forward calls F.batch_norm."""
+
+    def forward(self, x):
+        x = torch.nn.functional.batch_norm(x, self.running_mean, self.running_var,
+                                           self.weight, self.bias, False, 0.1, self.eps)
+        return torch.nn.functional.relu(x)
+
+
+class _ConvSame(torch.nn.Conv2d):
+    """As timm's Conv2dSame: padding in forward (TensorFlow SAME at 15x20), then F.conv2d."""
+
+    def forward(self, x):
+        x = torch.nn.functional.pad(x, [0, 1, 1, 1])
+        return torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, 0,
+                                          self.dilation, self.groups)
+
+
+class _Head(torch.nn.Linear):
+    def forward(self, x):
+        return torch.nn.functional.linear(x.mean((2, 3)), self.weight, self.bias)
+
+
+def test_subclasses_calling_functionals_keep_their_module_names(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(_ConvSame(3, 8, 3, stride=2), _BatchNormAct(8),
+                                _Head(8, 5)).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.5, 0.5)
+        model[1].running_var.uniform_(0.5, 2)
+    imported = import_module(model, (3, 15, 20))
+    layers = {layer["name"]: layer["type"] for layer in imported.spec["layers"]}
+    assert layers == {"0.pad": "pad", "0": "conv2d", "1": "batchnorm2d", "1.relu": "relu",
+                      "2.mean": "global_avgpool", "2": "linear"}
+    report = analyze_text(to_yaml(imported.spec), "sub")
+    assert report.layer("0").output_shape == (8, 8, 10)
+    path = tmp_path / "sub.npz"
+    np.savez(path, **{k: t.numpy() for k, t in model.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3, 15, 20)).astype(np.float32)
+    result = Executor(report, load_weights(path, report)).run(np.moveaxis(x, 1, -1).copy(), report)
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x)).numpy()
+    assert np.abs(result.output - theirs).max() <= 1e-4 * np.abs(theirs).max()
+
+
+def test_shared_weights_are_refused():
+    conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+    with pytest.raises(Exception, match="shared weights"):
+        import_module(torch.nn.Sequential(conv, torch.nn.ReLU(), conv), (3, 8, 8))

@@ -27,14 +27,8 @@ from typing import Any
 from convcalc.interop import Imported, ImportFailure, Unsupported
 from convcalc.interop.spec_text import safe_name, to_yaml
 from convcalc.interop.torch_patterns import find_folds
-from convcalc.interop.torch_table import (
-    METHODS,
-    SAME,
-    Call,
-    NotConvertible,
-    function_table,
-    module_converter,
-)
+from convcalc.interop.torch_functions import METHODS, function_table
+from convcalc.interop.torch_table import SAME, Call, NotConvertible, module_converter
 
 DEFAULT_INPUT = (3, 224, 224)
 INSTALL_HINT = "pip install 'convcalc[torch]' (torch, and torchvision for its models)"
@@ -202,12 +196,13 @@ class _Conversion:
         self.unsupported = Unsupported()
         self.dynamic: set = set()  # nodes whose value depends on the input
         self.taken: set[str] = set()
-        self.module_uses: dict[str, int] = {}
+        self.owners: set[str] = set()  # modules whose weights a layer holds
 
     def run(self) -> _Conversion:
         nodes = list(self.traced.graph.nodes)
         self.taken.update(n.target for n in nodes if n.op == "call_module"
                           and self._has_weights(n.target))
+        self.taken.update(n.target.rpartition(".")[0] for n in nodes if n.op == "get_attr")
         folds = {fold.last: fold for fold in find_folds(nodes, self.values)}
         inner = {n for fold in folds.values() for n in fold.inner}
         output = None
@@ -286,7 +281,9 @@ class _Conversion:
         values = {k: self._evaluate(v) for k, v in bound.items()}
         inputs = [n for n in node.all_input_nodes if n in self.dynamic]
         in_shapes = [self._shape(n) for n in inputs]
-        return Call(node, values, in_shapes, self._shape(node))
+        attrs = {k: v.target for k, v in bound.items()
+                 if getattr(v, "op", None) == "get_attr"}
+        return Call(node, values, in_shapes, self._shape(node), attrs)
 
     def _evaluate(self, value):
         """Tensor nodes stay nodes; everything else (sizes, lists of them) becomes its value."""
@@ -318,37 +315,41 @@ class _Conversion:
         return f"function {module}.{getattr(target, '__name__', target)}"
 
     def _emit(self, node, layer: dict, sources: list | None = None) -> None:
-        name = self._layer_name(node)
+        owner = node.target if node.op == "call_module" else layer.pop("_owner", None)
+        name = self._layer_name(node, owner)
         entry = {"type": layer.pop("type"), "name": name}
         inputs = [self.names[n] for n in sources] if sources else self._data_inputs(node)
         previous = self.layers[-1]["name"] if self.layers else "input"
         if inputs != [previous]:
             entry["inputs"] = inputs[0] if len(inputs) == 1 else inputs
         entry.update(layer)
-        self.layers.append(entry)
-        self.names[node] = name
         shape = self._shape(node)
         if shape is None:
-            raise ImportFailure(self.source, f"{node.name} does not give a batched tensor")
+            raise NotConvertible("its value is not a batched tensor")
+        self.layers.append(entry)
+        self.names[node] = name
         self.shapes[name] = shape
-        if node.op == "call_module":
-            for key, tensor in self.modules[node.target].state_dict().items():
-                self.weights[f"{name}.{key}"] = tensor.detach().cpu().numpy()
+        if owner is not None:
+            self.weights.update((f"{name}.{key}", tensor.detach().cpu().numpy())
+                                for key, tensor in self._own_weights(owner).items())
 
-    def _layer_name(self, node) -> str:
+    def _own_weights(self, owner: str) -> dict:
+        """A module's own parameters and persistent buffers (not its children's)."""
+        return {k: v for k, v in self.modules[owner].state_dict().items() if "." not in k}
+
+    def _layer_name(self, node, owner: str | None) -> str:
+        if owner is not None and self._own_weights(owner):
+            if owner in self.owners:
+                raise NotConvertible("a module with weights used twice (shared weights)")
+            self.owners.add(owner)
+            return owner
         if node.op == "call_module":
-            uses = self.module_uses.get(node.target, 0)
-            self.module_uses[node.target] = uses + 1
-            if self._has_weights(node.target):
-                if uses:
-                    raise NotConvertible("a module with weights called twice (shared weights)")
-                return node.target
             return safe_name(node.target, self.taken)
         stack = node.meta.get("nn_module_stack") or {}
-        owner = next(reversed(stack.values()))[0] if stack else ""
-        owner = owner if isinstance(owner, str) else ""
+        path = next(reversed(stack.values()))[0] if stack else ""
+        path = path if isinstance(path, str) else ""
         op = re.sub(r"_\d+$", "", node.name)
-        return safe_name(f"{owner}.{op}" if owner else op, self.taken)
+        return safe_name(f"{path}.{op}" if path else op, self.taken)
 
     def _output(self, node) -> None:
         results = [n for n in node.all_input_nodes if n in self.dynamic]

@@ -1,4 +1,5 @@
-"""The PyTorch converter table: nn module classes, functions and tensor methods -> layer kinds.
+"""The PyTorch converter table, part one: torch.nn module classes -> layer kinds (part two,
+functions and tensor methods, is torch_functions.py).
 
 A converter gets a `Call` (the fx node with its arguments bound, constants evaluated, and the
 per-sample shapes ShapeProp saw) and returns the layer's parameters ({"type": ..., ...}),
@@ -10,7 +11,6 @@ included (1 = channels), as in convcalc's own kinds.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +32,20 @@ class Call:
     values: dict[str, Any]
     in_shapes: list[tuple[int, ...]]
     out_shape: tuple[int, ...] | None
-    constants: dict[str, Any] = field(default_factory=dict)  # name -> tensor (weights)
+    attrs: dict[str, str] = field(default_factory=dict)  # parameter -> get_attr target
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
+
+    def owner(self, *weights: str) -> str:
+        """The module whose attributes the weight parameters are (`layer1.0.bn1` for
+        F.batch_norm(x, self.running_mean, ...)): the layer takes its name and weights."""
+        owners = {self.attrs[w].rpartition(".")[0] for w in weights if self.get(w) is not None}
+        plain = all(w in self.attrs for w in weights if self.get(w) is not None)
+        if len(owners) != 1 or not plain:
+            raise NotConvertible("weights that are not one module's attributes (computed in "
+                                 "forward, or shared)")
+        return owners.pop()
 
 
 def compact(value: Any) -> Any:
@@ -46,7 +56,8 @@ def compact(value: Any) -> Any:
     return value
 
 
-def _rank(call: Call) -> int:
+def rank_of(call: Call) -> int:
+    """The number of spatial axes of the first input."""
     return len(call.in_shapes[0]) - 1
 
 
@@ -60,7 +71,7 @@ def _conv(module, call: Call) -> dict:
              "bias": module.bias is not None}
     if module.padding_mode != "zeros":
         layer["padding_mode"] = module.padding_mode
-    return _without_defaults(layer, stride=1, padding=0, dilation=1, groups=1, bias=True)
+    return without_defaults(layer, stride=1, padding=0, dilation=1, groups=1, bias=True)
 
 
 def _conv_transpose(module, call: Call) -> dict:
@@ -70,48 +81,48 @@ def _conv_transpose(module, call: Call) -> dict:
              "output_padding": compact(module.output_padding),
              "dilation": compact(module.dilation), "groups": module.groups,
              "bias": module.bias is not None}
-    return _without_defaults(layer, stride=1, padding=0, output_padding=0, dilation=1,
+    return without_defaults(layer, stride=1, padding=0, output_padding=0, dilation=1,
                              groups=1, bias=True)
 
 
 def _batchnorm(module, call: Call) -> dict:
     layer = {"type": f"batchnorm{_norm_rank(module, call)}d", "eps": module.eps,
              "affine": module.affine, "track_running_stats": module.track_running_stats}
-    return _without_defaults(layer, eps=1e-5, affine=True, track_running_stats=True)
+    return without_defaults(layer, eps=1e-5, affine=True, track_running_stats=True)
 
 
 def _norm_rank(module, call: Call) -> int:
     name = type(module).__name__
-    return int(name[-2]) if name[-2].isdigit() else max(_rank(call), 1)
+    return int(name[-2]) if name[-2].isdigit() else max(rank_of(call), 1)
 
 
 def _groupnorm(module, call: Call) -> dict:
-    return _without_defaults({"type": "groupnorm", "num_groups": module.num_groups,
+    return without_defaults({"type": "groupnorm", "num_groups": module.num_groups,
                               "eps": module.eps, "affine": module.affine},
                              eps=1e-5, affine=True)
 
 
 def _linear(module, call: Call) -> dict:
-    return _without_defaults({"type": "linear", "out_features": module.out_features,
+    return without_defaults({"type": "linear", "out_features": module.out_features,
                               "bias": module.bias is not None}, bias=True)
 
 
 def _maxpool(module, call: Call) -> dict:
     if module.return_indices:
         raise NotConvertible("return_indices=True (the indices are a second output)")
-    rank = _rank(call)
+    rank = rank_of(call)
     layer = {"type": f"maxpool{rank}d", "kernel_size": compact(module.kernel_size),
              "stride": compact(module.stride), "padding": compact(module.padding),
              "dilation": compact(module.dilation), "ceil_mode": module.ceil_mode}
-    return _without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
+    return without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
 
 
 def _avgpool(module, call: Call) -> dict:
-    layer = {"type": f"avgpool{_rank(call)}d", "kernel_size": compact(module.kernel_size),
+    layer = {"type": f"avgpool{rank_of(call)}d", "kernel_size": compact(module.kernel_size),
              "stride": compact(module.stride), "padding": compact(module.padding),
              "ceil_mode": module.ceil_mode, "count_include_pad": module.count_include_pad,
              "divisor_override": module.divisor_override}
-    return _without_defaults(layer, padding=0, ceil_mode=False, count_include_pad=True,
+    return without_defaults(layer, padding=0, ceil_mode=False, count_include_pad=True,
                              divisor_override=None)
 
 
@@ -119,7 +130,7 @@ def _adaptive(stem: str) -> Callable:
     def convert(module, call: Call) -> dict:
         if getattr(module, "return_indices", False):
             raise NotConvertible("return_indices=True (the indices are a second output)")
-        return {"type": f"{stem}{_rank(call)}d", "output_size": compact(module.output_size)}
+        return {"type": f"{stem}{rank_of(call)}d", "output_size": compact(module.output_size)}
     return convert
 
 
@@ -127,10 +138,10 @@ def _upsample(module, call: Call) -> dict:
     mode = {"UpsamplingBilinear2d": "bilinear", "UpsamplingNearest2d": "nearest"}.get(
         type(module).__name__, module.mode)
     align = True if type(module).__name__ == "UpsamplingBilinear2d" else module.align_corners
-    return _resize(call, module.size, module.scale_factor, mode, align)
+    return resize_layer(call, module.size, module.scale_factor, mode, align)
 
 
-def _resize(call: Call, size, scale_factor, mode: str, align_corners) -> dict:
+def resize_layer(call: Call, size, scale_factor, mode: str, align_corners) -> dict:
     if mode not in ("nearest", "linear", "bilinear", "trilinear"):
         raise NotConvertible(f"mode {mode!r} (convcalc's upsample has nearest, linear, "
                              "bilinear, trilinear)")
@@ -148,12 +159,12 @@ def _pad_module(module, call: Call) -> dict:
     mode = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect",
             "Replication": "replicate", "Circular": "circular"}
     stem = next(k for k in mode if type(module).__name__.startswith(k))
-    return _pad(call, module.padding, mode[stem], getattr(module, "value", 0.0))
+    return pad_layer(call, module.padding, mode[stem], getattr(module, "value", 0.0))
 
 
-def _pad(call: Call, pads, mode: str, value) -> dict:
+def pad_layer(call: Call, pads, mode: str, value) -> dict:
     """F.pad's (left, right, top, bottom, ...) from the last axis -> per-axis [before, after]."""
-    axes = _rank(call)
+    axes = rank_of(call)
     if len(pads) % 2 or len(pads) // 2 > axes:
         raise NotConvertible(f"padding {list(pads)} pads the channel or batch axis")
     pairs = [[0, 0] for _ in range(axes)]
@@ -177,24 +188,24 @@ def _simple(kind: str, **attrs: str) -> Callable:
 
 
 def _softmax(module, call: Call) -> dict:
-    return _softmax_dim(call, module.dim)
+    return softmax_layer(call, module.dim)
 
 
-def _softmax_dim(call: Call, dim) -> dict:
+def softmax_layer(call: Call, dim) -> dict:
     if dim is None:
         raise NotConvertible("softmax without dim (PyTorch's implicit choice is deprecated)")
     return {"type": "softmax", "dim": dim}
 
 
 def _flatten_module(module, call: Call) -> dict:
-    return _flatten(call, module.start_dim, module.end_dim)
+    return flatten_layer(call, module.start_dim, module.end_dim)
 
 
-def _flatten(call: Call, start: int, end: int) -> dict:
+def flatten_layer(call: Call, start: int, end: int) -> dict:
     rank = len(call.in_shapes[0]) + 1
     if start % rank == 0:
         raise NotConvertible(f"flatten from dim {start} merges the batch axis")
-    return _without_defaults({"type": "flatten", "start_dim": start, "end_dim": end},
+    return without_defaults({"type": "flatten", "start_dim": start, "end_dim": end},
                              start_dim=1, end_dim=-1)
 
 
@@ -208,7 +219,7 @@ def _hardtanh(module, call: Call) -> dict:
     raise NotConvertible(f"hardtanh({module.min_val}, {module.max_val})")
 
 
-def _without_defaults(layer: dict, **defaults: Any) -> dict:
+def without_defaults(layer: dict, **defaults: Any) -> dict:
     return {k: v for k, v in layer.items() if k not in defaults or defaults[k] != v}
 
 
@@ -246,232 +257,3 @@ def module_converter(module) -> Callable | None:
     if not cls.__module__.startswith("torch.nn."):
         return None
     return MODULES.get(cls.__name__)
-
-
-# -- functions and tensor methods ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Signature:
-    """How to bind a call's positional arguments: parameter names in order, and defaults."""
-
-    names: tuple[str, ...]
-    defaults: dict = field(default_factory=dict)
-
-    def bind(self, args: tuple, kwargs: dict) -> dict:
-        values = dict(self.defaults)
-        values.update(zip(self.names, args))
-        values.update(kwargs)
-        return values
-
-
-def _activation(kind: str, **params: str) -> Callable:
-    def convert(call: Call) -> dict:
-        layer = {"type": kind}
-        layer.update({param: call.get(arg) for param, arg in params.items()})
-        return layer
-    return convert
-
-
-def _f_adaptive(stem: str) -> Callable:
-    def convert(call: Call) -> dict:
-        if call.get("return_indices"):
-            raise NotConvertible("return_indices=True")
-        return {"type": f"{stem}{_rank(call)}d", "output_size": compact(call.get("output_size"))}
-    return convert
-
-
-def _f_maxpool(call: Call) -> dict:
-    if call.get("return_indices"):
-        raise NotConvertible("return_indices=True")
-    stride = call.get("stride") or call.get("kernel_size")
-    layer = {"type": f"maxpool{_rank(call)}d", "kernel_size": compact(call.get("kernel_size")),
-             "stride": compact(stride), "padding": compact(call.get("padding")),
-             "dilation": compact(call.get("dilation")), "ceil_mode": bool(call.get("ceil_mode"))}
-    return _without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
-
-
-def _f_avgpool(call: Call) -> dict:
-    stride = call.get("stride") or call.get("kernel_size")
-    layer = {"type": f"avgpool{_rank(call)}d", "kernel_size": compact(call.get("kernel_size")),
-             "stride": compact(stride), "padding": compact(call.get("padding")),
-             "ceil_mode": bool(call.get("ceil_mode")),
-             "count_include_pad": bool(call.get("count_include_pad")),
-             "divisor_override": call.get("divisor_override")}
-    return _without_defaults(layer, padding=0, ceil_mode=False, count_include_pad=True,
-                             divisor_override=None)
-
-
-def _f_dropout(call: Call) -> dict:
-    if call.get("training"):
-        raise NotConvertible("dropout with training=True at inference")
-    return {"type": "dropout", "p": call.get("p")}
-
-
-def _f_interpolate(call: Call) -> dict:
-    if call.get("recompute_scale_factor") or call.get("antialias"):
-        raise NotConvertible("recompute_scale_factor or antialias")
-    return _resize(call, call.get("size"), call.get("scale_factor"), call.get("mode"),
-                   call.get("align_corners"))
-
-
-def _f_flatten(call: Call) -> dict:
-    return _flatten(call, call.get("start_dim"), call.get("end_dim"))
-
-
-def _merge(kind: str) -> Callable:
-    def convert(call: Call) -> dict:
-        tensors = [v for k, v in call.values.items() if k in ("input", "other") and _is_node(v)]
-        if len(tensors) < 2:
-            raise NotConvertible(f"{kind} with a constant (needs a kind for constant arithmetic)")
-        if call.get("alpha", 1) != 1:
-            raise NotConvertible("add with alpha != 1")
-        return {"type": kind}
-    return convert
-
-
-def _cat(call: Call) -> dict | str:
-    tensors = call.get("tensors")
-    if len(tensors) == 1:
-        return SAME
-    return _without_defaults({"type": "concat", "dim": call.get("dim")}, dim=1)
-
-
-def _mean(call: Call) -> dict:
-    """x.mean([2, 3]) over every spatial axis -> global_avgpool."""
-    return _global_pool(call, "global_avgpool", call.get("dim"), call.get("keepdim"))
-
-
-def _amax(call: Call) -> dict:
-    return _global_pool(call, "global_maxpool", call.get("dim"), call.get("keepdim"))
-
-
-def _global_pool(call: Call, kind: str, dims, keepdim) -> dict:
-    rank = len(call.in_shapes[0]) + 1
-    dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
-    spatial = set(range(2, rank))
-    if not spatial or {d % rank for d in dims} != spatial:
-        raise NotConvertible(f"a reduction over dims {list(dims)} (not every spatial axis)")
-    return _without_defaults({"type": kind, "keepdim": bool(keepdim)}, keepdim=False)
-
-
-def _same(call: Call) -> str:
-    return SAME
-
-
-def _f_stochastic_depth(call: Call) -> str:
-    if call.get("training") and call.get("p"):
-        raise NotConvertible("stochastic depth with training=True")
-    return SAME
-
-
-def _is_node(value: Any) -> bool:
-    return hasattr(value, "op") and hasattr(value, "users")
-
-
-ACTIVATIONS = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh",
-               "silu": "silu", "hardswish": "hardswish", "hardsigmoid": "hardsigmoid"}
-
-
-def _functions() -> dict[Any, tuple[Signature, Callable]]:
-    """Callable -> (signature, converter); built when torch is imported."""
-    import torch
-    import torch.nn.functional as F
-    unary = Signature(("input", "inplace"))
-    table: dict[Any, tuple[Signature, Callable]] = {}
-    for name, kind in ACTIVATIONS.items():
-        for owner in (F, torch):
-            if hasattr(owner, name):
-                table[getattr(owner, name)] = (unary, _activation(kind))
-    table.update({
-        F.leaky_relu: (Signature(("input", "negative_slope", "inplace"),
-                                 {"negative_slope": 0.01}),
-                       _activation("leaky_relu", negative_slope="negative_slope")),
-        F.elu: (Signature(("input", "alpha", "inplace"), {"alpha": 1.0}),
-                _activation("elu", alpha="alpha")),
-        F.gelu: (Signature(("input",), {"approximate": "none"}),
-                 _activation("gelu", approximate="approximate")),
-        F.softmax: (Signature(("input", "dim")), lambda call: _softmax_dim(call, call.get("dim"))),
-        torch.softmax: (Signature(("input", "dim")),
-                        lambda call: _softmax_dim(call, call.get("dim"))),
-        F.adaptive_avg_pool1d: (Signature(("input", "output_size")),
-                                _f_adaptive("adaptive_avgpool")),
-        F.adaptive_avg_pool2d: (Signature(("input", "output_size")),
-                                _f_adaptive("adaptive_avgpool")),
-        F.adaptive_avg_pool3d: (Signature(("input", "output_size")),
-                                _f_adaptive("adaptive_avgpool")),
-        F.adaptive_max_pool2d: (Signature(("input", "output_size", "return_indices")),
-                                _f_adaptive("adaptive_maxpool")),
-        F.max_pool2d: (Signature(("input", "kernel_size", "stride", "padding", "dilation",
-                                  "ceil_mode", "return_indices"),
-                                 {"stride": None, "padding": 0, "dilation": 1}), _f_maxpool),
-        F.avg_pool2d: (Signature(("input", "kernel_size", "stride", "padding", "ceil_mode",
-                                  "count_include_pad", "divisor_override"),
-                                 {"stride": None, "padding": 0, "count_include_pad": True}),
-                       _f_avgpool),
-        F.dropout: (Signature(("input", "p", "training", "inplace"),
-                              {"p": 0.5, "training": True}), _f_dropout),
-        F.interpolate: (Signature(("input", "size", "scale_factor", "mode", "align_corners",
-                                   "recompute_scale_factor", "antialias"),
-                                  {"mode": "nearest"}), _f_interpolate),
-        F.pad: (Signature(("input", "pad", "mode", "value"), {"mode": "constant", "value": 0.0}),
-                lambda call: _pad(call, call.get("pad"), call.get("mode"), call.get("value"))),
-        torch.flatten: (Signature(("input", "start_dim", "end_dim"),
-                                  {"start_dim": 0, "end_dim": -1}), _f_flatten),
-        torch.cat: (Signature(("tensors", "dim"), {"dim": 0}), _cat),
-        torch.concat: (Signature(("tensors", "dim"), {"dim": 0}), _cat),
-        operator.add: (Signature(("input", "other")), _merge("add")),
-        operator.iadd: (Signature(("input", "other")), _merge("add")),
-        torch.add: (Signature(("input", "other")), _merge("add")),
-        operator.mul: (Signature(("input", "other")), _merge("mul")),
-        operator.imul: (Signature(("input", "other")), _merge("mul")),
-        torch.mul: (Signature(("input", "other")), _merge("mul")),
-        torch.mean: (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _mean),
-        torch.amax: (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _amax),
-    })
-    for fn in (F.max_pool1d, F.max_pool3d):
-        table[fn] = table[F.max_pool2d]
-    for fn in (F.avg_pool1d, F.avg_pool3d):
-        table[fn] = (Signature(("input", "kernel_size", "stride", "padding", "ceil_mode",
-                                "count_include_pad"),
-                               {"stride": None, "padding": 0, "count_include_pad": True}),
-                     _f_avgpool)
-    _third_party(table)
-    return table
-
-
-def _third_party(table: dict) -> None:
-    """Wrapped functions of libraries that fx keeps as calls (torchvision's stochastic depth)."""
-    try:
-        from torchvision.ops.stochastic_depth import stochastic_depth
-    except ImportError:
-        return
-    table[stochastic_depth] = (Signature(("input", "p", "mode", "training"),
-                                         {"training": True}), _f_stochastic_depth)
-
-
-METHODS: dict[str, tuple[Signature, Callable]] = {
-    **{name: (Signature(("input",)), _activation(kind)) for name, kind in ACTIVATIONS.items()
-       if name in ("relu", "sigmoid", "tanh")},
-    **{f"{name}_": (Signature(("input",)), _activation(kind)) for name, kind in
-       ACTIVATIONS.items() if name in ("relu", "sigmoid", "tanh")},
-    "contiguous": (Signature(("input",)), _same),
-    "flatten": (Signature(("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1}),
-                _f_flatten),
-    "mean": (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _mean),
-    "amax": (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _amax),
-    "add": (Signature(("input", "other")), _merge("add")),
-    "add_": (Signature(("input", "other")), _merge("add")),
-    "mul": (Signature(("input", "other")), _merge("mul")),
-    "mul_": (Signature(("input", "other")), _merge("mul")),
-    "softmax": (Signature(("input", "dim")), lambda call: _softmax_dim(call, call.get("dim"))),
-}
-"""Tensor method name -> (signature, converter); the tensor itself binds to `input`."""
-
-_FUNCTIONS: dict | None = None
-
-
-def function_table() -> dict[Any, tuple[Signature, Callable]]:
-    global _FUNCTIONS
-    if _FUNCTIONS is None:
-        _FUNCTIONS = _functions()
-    return _FUNCTIONS
