@@ -47,6 +47,11 @@ class LayerReport:
     weights: dict[str, Weight] = field(default_factory=dict)
     receptive_field: dict | None = None
 
+    @property
+    def kind(self) -> str:
+        """The layer kind as the spec names it (conv2d, relu, ...): the same as `type`."""
+        return self.type
+
 
 @dataclass
 class Totals:

@@ -4,6 +4,7 @@ here, so each of them takes every source."""
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,3 +36,43 @@ def read_source(path: str | Path, input: tuple[int, ...] | None = None) -> Sourc
         imported = import_model(name, input=input)
         return Source(name, to_yaml(imported.spec), imported.weights)
     return Source(name, Path(name).read_text(encoding="utf-8"))
+
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+_SPEC_MARK = re.compile(r"^layers\s*:", re.MULTILINE)
+
+
+def expand_paths(paths: list[str | Path]) -> tuple[list[str], list[str]]:
+    """Files named as given; a folder -> every spec in it, recursively, in sorted order:
+    *.yaml and *.yml files with a top-level `layers:` key (CI configs and other YAML are
+    skipped), and model files an importer reads (.onnx). Hidden folders are not entered.
+    Returns (sources, skipped YAML files)."""
+    found: list[str] = []
+    skipped: list[str] = []
+    for path in map(str, paths):
+        if path == "-" or not Path(path).is_dir():
+            found.append(path)
+            continue
+        for file in sorted(Path(path).rglob("*")):
+            if any(part.startswith(".") for part in file.relative_to(path).parts):
+                continue
+            if file.suffix.lower() in SPEC_SUFFIXES and file.is_file():
+                (found if _looks_like_spec(file) else skipped).append(str(file))
+            elif _is_model(file) and file.is_file():
+                found.append(str(file))
+    return found, skipped
+
+
+def _looks_like_spec(file: Path) -> bool:
+    try:
+        return bool(_SPEC_MARK.search(file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return True  # named in the folder as YAML: let the check say why it cannot be read
+
+
+def _is_model(file: Path) -> bool:
+    """A model file whose importer is installed (.onnx once convcalc.interop.onnx_import is)."""
+    from importlib.util import find_spec
+    from convcalc.interop import MODEL_SUFFIXES
+    return (file.suffix.lower() in MODEL_SUFFIXES
+            and find_spec("convcalc.interop.onnx_import") is not None)

@@ -58,27 +58,19 @@ def parse_shape(text: str, what: str = "--input") -> tuple[int, ...]:
 
 
 def full_input(override: tuple[int, ...] | None, path, text: str | None = None):
-    """--input for a spec: 3x256x256 replaces its input; 256x256 (or 256) keeps its channels.
-    A size of another rank than the spec's is a usage error."""
+    """--input for a spec: 3x256x256 replaces its input; 256x256 (or 256) keeps its channels
+    (convcalc.api.resolve_input). A size of another rank than the spec's is a usage error."""
     if override is None:
         return None
-    from convcalc.diagnostics import SpecError
-    from convcalc.spec import parse_spec
+    from convcalc.api import InputError, resolve_input
     try:
-        declared = parse_spec(path.read_text(encoding="utf-8"), str(path)).input
-    except (SpecError, OSError, UnicodeDecodeError):
+        spec_text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return override  # the analysis reports it
-    if not isinstance(declared, list) or len(declared) < 2:
-        return override
-    if len(override) == len(declared) - 1:
-        return (declared[0], *override)
-    if len(override) == 1 and len(declared) > 2:
-        return (declared[0], *override * (len(declared) - 1))
-    if len(override) != len(declared):
-        spatial = {2: "L", 3: "HxW", 4: "DxHxW"}.get(len(declared), "N")
-        fail_usage(f"--input {text or 'x'.join(map(str, override))}: {path} takes "
-                   f"{len(declared) - 1}-D inputs {declared}; give {spatial} or C{'x' + spatial}")
-    return override
+    try:
+        return resolve_input(override, spec_text, str(path))
+    except InputError as err:
+        fail_usage(f"--{err}")
 
 
 def _register_commands() -> None:

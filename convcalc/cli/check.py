@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from convcalc.cli import app, console, full_input, parse_shape
+from convcalc.cli import app, console, fail_usage, parse_shape
 from convcalc.spec import unreadable
 
 
@@ -17,6 +17,8 @@ class Format(str, Enum):
     json = "json"
     markdown = "markdown"
     github = "github"
+    sarif = "sarif"
+    gitlab = "gitlab"
 
 
 class DType(str, Enum):
@@ -28,9 +30,12 @@ class DType(str, Enum):
 
 @app.command()
 def check(
-    files: List[Path] = typer.Argument(..., help="spec files (YAML)", show_default=False),
+    files: List[str] = typer.Argument(..., help="spec files (YAML), folders of them (every "
+                                      "spec inside, recursively), or - for standard input",
+                                      show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", metavar="FORMAT",
-                                  help="table, json, markdown or github (annotations)"),
+                                  help="table, json, markdown, github (annotations), sarif "
+                                       "(code scanning) or gitlab (code quality)"),
     strict: bool = typer.Option(False, "--strict", help="warnings fail too (exit 1)"),
     input: Optional[str] = typer.Option(None, "--input", "-i",
                                         help="override the input: 3x256x256, or 256x256 to keep "
@@ -42,25 +47,41 @@ def check(
 ) -> None:
     """Compute every layer's shape, parameters, MACs/FLOPs, memory and receptive field, and
     flag invalid strides, mismatched merges and impossible sizes. Exit 1 on an error."""
-    from convcalc.analysis import Options, analyze_file
-    from convcalc.diagnostics import Severity
-
-    override = parse_shape(input) if input else None
-    reports, unread = [], []
-    for path in files:  # an unreadable file does not stop the others from being checked
-        try:
-            options = Options(dtype.value, batch, full_input(override, path, input))
-            reports.append(analyze_file(path, options))
-        except (OSError, UnicodeDecodeError) as err:
-            unread.append(unreadable(path, err))
+    reports, unread = analyse_all(files, input, dtype.value, batch)
     _print(reports, format)
     for message in unread:
         typer.echo(f"convcalc: error: {message}", err=True)
     if unread:
         raise typer.Exit(2)
-    failing = {Severity.ERROR} | ({Severity.WARNING} if strict else set())
-    if any(d.severity in failing for r in reports for d in r.diagnostics):
+    if any(r.failing(strict) for r in reports):
         raise typer.Exit(1)
+
+
+def analyse_all(files: List[str], input: Optional[str], dtype: str, batch: int):
+    """convcalc.check on every source (folders expanded); unreadable ones as messages, so
+    that one of them does not stop the others from being checked."""
+    from convcalc.api import InputError, check as check_source
+    from convcalc.interop import ImportFailure
+    from convcalc.sources import expand_paths
+
+    if input:
+        parse_shape(input)
+    sources, _ = expand_paths(files)
+    if not sources:
+        fail_usage(f"no spec in {', '.join(files)} (a folder's specs are its *.yaml files "
+                   f"with a top-level layers: key)")
+    reports, unread = [], []
+    for path in sources:
+        try:
+            reports.append(check_source(Path(path) if path != "-" else "-", input=input,
+                                        dtype=dtype, batch=batch))
+        except (OSError, UnicodeDecodeError) as err:
+            unread.append(unreadable(path, err))
+        except ImportFailure as err:
+            unread.append(f"{err}" + (f" (hint: {err.hint})" if err.hint else ""))
+        except InputError as err:
+            fail_usage(f"--{err}")
+    return reports, unread
 
 
 def _print(reports, format: Format) -> None:
@@ -73,6 +94,10 @@ def _print(reports, format: Format) -> None:
     elif format == Format.github:
         from convcalc.render.text import render_github
         typer.echo("\n".join(render_github(r) for r in reports))
+    elif format in (Format.sarif, Format.gitlab):
+        from convcalc.render.gitlab import render_gitlab
+        from convcalc.render.sarif import render_sarif
+        typer.echo((render_sarif if format == Format.sarif else render_gitlab)(reports))
     else:
         from convcalc.render.text import render_table
         out = console()

@@ -58,33 +58,29 @@ class Group:
 
 
 class Session:
-    def __init__(self, spec: Path, report, weights: dict, executor, limit: int | None):
+    def __init__(self, spec: Path, report, weights: dict, executor, limit: int | None,
+                 text: str = ""):
         self.spec, self.report, self.weights = spec, report, weights
-        self.executor, self.limit = executor, limit
+        self.executor, self.limit, self.text = executor, limit, text
         self.reports = {report.input_shape: report}
         self.written: list[Path] = []
 
     @classmethod
     def start(cls, spec: Path, weights_file: Path | None, seed: int, keep: list[str],
               limit: int | None) -> "Session":
-        from convcalc.analysis import analyze_file
-        from convcalc.executor.runner import Executor
-        from convcalc.executor.weights import initial_weights, load_weights
-        from convcalc.spec import did_you_mean, unreadable
+        """convcalc.api.prepare on the spec, with the weights of a .npz file or random ones."""
+        from convcalc.api import load, prepare
+        from convcalc.executor.weights import read_weights
+        from convcalc.spec import unreadable
 
         try:
-            report = analyze_file(spec)
+            file, text = load(spec)
         except (OSError, UnicodeDecodeError) as err:
             raise RunError(unreadable(spec, err))
-        _refuse_errors(report, spec, None)
-        names = {layer.name for layer in report.layers}
-        for name in keep:
-            if name not in names:
-                raise RunError(f"--save-layer {name!r}: no such layer in {spec}",
-                               did_you_mean(name, names) or "convcalc check lists the layers")
-        weights = (load_weights(weights_file, report) if weights_file
-                   else initial_weights(report, seed))
-        return cls(spec, report, weights, Executor(report, weights, keep=keep), limit)
+        found = read_weights(weights_file) if weights_file else None
+        executor, report = prepare(file, text, found, seed, keep, str(weights_file),
+                                   "--save-layer")
+        return cls(spec, executor.report, executor.weights, executor, limit, text)
 
     def save_weights(self, path: Path) -> None:
         from convcalc.executor.weights import save_weights
@@ -94,19 +90,9 @@ class Session:
     def report_for(self, shape: tuple[int, ...], resize_hint: str):
         """The analysis at this input size; an error when the network does not take it."""
         if shape not in self.reports:
-            from convcalc.analysis import Options, analyze_file
-            from convcalc.executor.weights import expected_weights
-            report = analyze_file(self.spec, Options(input_shape=shape))
-            _refuse_errors(report, self.spec, resize_hint)
-            here, spec_size = expected_weights(report), expected_weights(self.report)
-            for key, want in spec_size.items():
-                if here.get(key) != want:
-                    raise RunError(f"the network does not run at input {list(shape)}: {key} "
-                                   f"would be {list(here.get(key) or ())}, its weights are "
-                                   f"{list(want)} (for the spec's input "
-                                   f"{list(self.report.input_shape)})",
-                                   f"resize the images with {resize_hint}")
-            self.reports[shape] = report
+            from convcalc.api import Report, analysed_at, as_analysis
+            at = analysed_at(str(self.spec), self.text, shape, Report.of(self.report))
+            self.reports[shape] = as_analysis(at)
         return self.reports[shape]
 
     def run_all(self, paths: list[Path], size, batch_size: int, normalize: str | None,
@@ -193,23 +179,3 @@ def _safe(name: str) -> str:
 
 def _resize_hint(report) -> str:
     return "--resize " + "x".join(map(str, report.input_shape[1:]))
-
-
-def _refuse_errors(report, spec: Path, resize_hint: str | None) -> None:
-    """Any error at the spec's own input; at another size (resize_hint given), only errors
-    that stop the run (a spec's `expect` pins its own input size)."""
-    from convcalc.diagnostics import Severity
-    from convcalc.executor.runner import blocking_errors
-    errors = (blocking_errors(report) if resize_hint else
-              [d for d in report.diagnostics if d.severity == Severity.ERROR])
-    if not errors:
-        return
-    first = errors[0]
-    where = f"{first.location()}: {first.layer + ': ' if first.layer else ''}{first.message}"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    if resize_hint:
-        raise RunError(f"the network does not run at input {list(report.input_shape)}: "
-                       f"{where}{more}", f"resize the images with {resize_hint}")
-    raise RunError(f"{spec} has errors: {where}{more}",
-                   f"{first.hint}; convcalc check {spec} lists them" if first.hint
-                   else f"convcalc check {spec} lists them")

@@ -138,6 +138,11 @@ def _kernel_values(layer: str, value, shape) -> np.ndarray:
 
 def load_weights(path: str | Path, report: Report) -> dict[str, np.ndarray]:
     """Read a .npz of state_dict arrays and check it against the analysis."""
+    return check_weights(read_weights(path), report, str(path))
+
+
+def read_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """The named arrays of a .npz archive (numpy.savez's), unchecked."""
     hint = ("save a PyTorch model's weights with numpy.savez(path, **{name: tensor.numpy() "
             "for name, tensor in model.state_dict().items()})")
     try:
@@ -149,12 +154,11 @@ def load_weights(path: str | Path, report: Report) -> dict[str, np.ndarray]:
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise WeightsError(f"{path} holds one array, not an .npz archive of named arrays", hint)
         with archive:
-            found = {key: archive[key] for key in archive.files}
+            return {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise WeightsError(f"weights file {path} does not exist")
     except (OSError, ValueError, zlib.error, EOFError, KeyError) as err:
         raise WeightsError(f"cannot read weights {path}: {err}", hint)
-    return check_weights(found, report, str(path))
 
 
 def check_weights(found: dict, report: Report, source: str) -> dict[str, np.ndarray]:

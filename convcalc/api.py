@@ -1,0 +1,285 @@
+"""The Python API: `convcalc.check` and `convcalc.run`, what every command prints from.
+
+`check(source)` reads a spec (a path, `-`, YAML text or a dict; an .onnx file through
+convcalc.sources.read_source, the one dispatch point for what a user names as a network)
+and returns a `Report`: the frozen public face of convcalc.analysis.Report, the same fields
+(layers, totals, diagnostics, options, graph) held in tuples so that it cannot change.
+`run(source, x)` runs the network forward on a NumPy array in PyTorch's layout (N, C, ...).
+Printing and exit codes are the CLI's; nothing the CLI shows is computed outside this module
+and the analysis behind it. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
+
+from convcalc.analysis import DTYPE_BYTES, LayerReport, Options, Totals
+from convcalc.diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from convcalc.analysis import Report as Analysis
+    from convcalc.executor.runner import LayerRun
+    from convcalc.graph import Graph
+
+SourceLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+InputLike = Union[Sequence[int], str, None]
+
+
+class InputError(ValueError):
+    """An `input` override the spec cannot take (a size of another rank)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One network analysed: `layers` (each with name, kind, output_shape, params, macs,
+    flops, receptive_field, line, column), `totals`, `diagnostics` and `ok` (no error).
+
+    The fields are convcalc.analysis.Report's, frozen; `to_dict()` is the json contract of
+    `convcalc check --format json` (one entry of its "files")."""
+
+    file: str
+    name: str | None
+    input_shape: tuple[int, ...] | None
+    layers: tuple[LayerReport, ...]
+    totals: Totals
+    diagnostics: tuple[Diagnostic, ...]
+    options: Options
+    graph: Graph | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> "Report":
+        return cls(analysis.file, analysis.name, analysis.input_shape, tuple(analysis.layers),
+                   analysis.totals, tuple(analysis.diagnostics), analysis.options,
+                   analysis.graph)
+
+    @property
+    def ok(self) -> bool:
+        """True when no diagnostic is an error (warnings and infos do not count)."""
+        return not any(d.severity == Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        return self.layers[-1].output_shape if self.layers else None
+
+    def layer(self, name: str) -> LayerReport:
+        """The layer of that name (KeyError if there is none)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def failing(self, strict: bool = False) -> tuple[Diagnostic, ...]:
+        """The errors, and the warnings too when `strict` (what makes `check` exit 1)."""
+        levels = {Severity.ERROR} | ({Severity.WARNING} if strict else set())
+        return tuple(d for d in self.diagnostics if d.severity in levels)
+
+    def to_dict(self) -> dict:
+        from convcalc.render.json_report import report_dict
+        return report_dict(self)
+
+
+def check(source: SourceLike, *, input: InputLike = None, dtype: str = "float32",
+          batch: int = 1) -> Report:
+    """Analyse a network: shapes, params, MACs/FLOPs, memory, receptive fields, diagnostics.
+
+    `source`: a path (str or os.PathLike: a YAML spec, or a model file an importer reads),
+    "-" (standard input), YAML text (a str holding a newline or starting with "{"), or a
+    dict as yaml.safe_load gives a spec. `input`: (C, *spatial), or the spatial sizes alone
+    to keep the spec's channels ("256x256" works too). Raises OSError for an unreadable
+    path, InputError for an input of the wrong rank, ValueError for a bad dtype or batch;
+    problems in the spec itself are diagnostics, never exceptions."""
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch {batch!r}: expected a positive integer")
+    file, text = load(source, input)
+    return analyse(file, text, input, dtype, batch)
+
+
+def analyse(file: str, text: str, input: InputLike = None, dtype: str = "float32",
+            batch: int = 1) -> Report:
+    """Spec text already read -> Report (check() without the reading)."""
+    from convcalc.analysis import analyze_text
+    shape = resolve_input(input, text, file)
+    return Report.of(analyze_text(text, file, Options(dtype, batch, shape)))
+
+
+def load(source: SourceLike, input: InputLike = None) -> tuple[str, str]:
+    """(file name, spec text) of any source check() takes."""
+    if isinstance(source, Mapping):
+        import yaml  # a layer per line, so that a diagnostic's line names one layer
+        return "<dict>", yaml.safe_dump(dict(source), sort_keys=False, width=10**9,
+                                        default_flow_style=None)
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
+        return "<string>", source
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source: expected a path, YAML text or a dict, got "
+                        f"{type(source).__name__}")
+    from convcalc.sources import read_source
+    read = read_source(os.fspath(source), parse_input(input))
+    return read.file, read.text
+
+
+def parse_input(input: InputLike) -> tuple[int, ...] | None:
+    """'3x224x224', '224x224', '224' or a sequence of ints -> a tuple (None stays None)."""
+    if input is None:
+        return None
+    try:
+        values = (tuple(int(v) for v in input.lower().replace(",", "x").split("x"))
+                  if isinstance(input, str) else tuple(int(v) for v in input))
+    except (TypeError, ValueError):
+        values = ()
+    if not values or any(v <= 0 for v in values):
+        raise InputError(f"input {input!r}: expected sizes like 3x224x224 or 224x224")
+    return values
+
+
+def resolve_input(input: InputLike, text: str, file: str) -> tuple[int, ...] | None:
+    """An input override made whole: C x spatial replaces the spec's input; the spatial
+    sizes alone (or one size for every axis) keep its channels."""
+    override = parse_input(input)
+    declared = _declared_input(text, file) if override is not None else None
+    if declared is None:
+        return override
+    if len(override) == len(declared) - 1:
+        return (declared[0], *override)
+    if len(override) == 1 and len(declared) > 2:
+        return (declared[0], *override * (len(declared) - 1))
+    if len(override) != len(declared):
+        spatial = {2: "L", 3: "HxW", 4: "DxHxW"}.get(len(declared), "N")
+        raise InputError(f"input {'x'.join(map(str, override))}: {file} takes "
+                         f"{len(declared) - 1}-D inputs {declared}; give {spatial} or "
+                         f"C{'x' + spatial}")
+    return override
+
+
+def _declared_input(text: str, file: str) -> list | None:
+    from convcalc.diagnostics import SpecError
+    from convcalc.spec import parse_spec
+    try:
+        declared = parse_spec(text, file).input
+    except SpecError:
+        return None  # the analysis reports it
+    return declared if isinstance(declared, list) and len(declared) >= 2 else None
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunResult:
+    """A forward pass: `output` in PyTorch's layout (N, C, *spatial) or (N, F); `outputs`
+    the kept layers' arrays, same layout; `layers` what each layer produced beside the
+    analysis' prediction (executor.runner.LayerRun); `ok` every shape as predicted;
+    `verified` every sampled value within tolerance (True when verify was not asked)."""
+
+    output: np.ndarray
+    outputs: Mapping[str, np.ndarray]
+    layers: tuple[LayerRun, ...]
+    report: Report
+    verified: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return all(layer.ok for layer in self.layers)
+
+
+def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None = None,
+        seed: int = 0, keep: Sequence[str] = (), verify: bool = False) -> RunResult:
+    """Run the network forward at inference on `x`, (N, C, *spatial) or one sample
+    (C, *spatial) as PyTorch lays it out, float32.
+
+    `weights`: state_dict name -> array (as model.state_dict() with .numpy()); by default
+    random weights from `seed`. `keep`: layers whose outputs to return as well. `verify`:
+    recompute sampled outputs of every layer with a direct reference. Raises
+    convcalc.executor.runner.RunError (and executor.weights.WeightsError) when it cannot
+    run: a spec with errors, weights that do not fit, an input the network does not take."""
+    import numpy as np
+
+    from convcalc.executor.layout import to_channels_first, to_channels_last
+    from convcalc.executor.verify import TOLERANCE, verifier
+
+    file, text = load(source)
+    executor, base = prepare(file, text, weights, seed, keep)
+    array = np.asarray(x, dtype=np.float32)
+    batch = array if array.ndim == len(base.input_shape) + 1 else array[None]
+    sample = tuple(batch.shape[1:])
+    report = base if sample == base.input_shape else analysed_at(file, text, sample, base)
+    result = executor.run(to_channels_last(batch), as_analysis(report),
+                          check=verifier(executor) if verify else None)
+    verified = all(r.error is None or r.error[1] <= TOLERANCE for r in result.layers)
+    return RunResult(np.ascontiguousarray(to_channels_first(result.output)),
+                     {k: np.ascontiguousarray(to_channels_first(v))
+                      for k, v in result.kept.items()},
+                     tuple(result.layers), report, verified)
+
+
+def prepare(file: str, text: str, weights: Mapping[str, Any] | None, seed: int,
+            keep: Sequence[str], weights_name: str = "weights", keep_label: str = "keep"):
+    """(Executor, Report at the spec's own input): the weights given (checked against the
+    analysis) or random ones; what `convcalc run` starts from too."""
+    from convcalc.executor.runner import Executor, RunError
+    from convcalc.executor.weights import check_weights, initial_weights
+    from convcalc.spec import did_you_mean
+
+    report = analyse(file, text)
+    refuse_errors(report, None)
+    names = {layer.name for layer in report.layers}
+    for name in keep:
+        if name not in names:
+            raise RunError(f"{keep_label} {name!r}: no such layer in {file}",
+                           did_you_mean(name, names) or "convcalc check lists the layers")
+    analysis = as_analysis(report)
+    chosen = (check_weights(dict(weights), analysis, weights_name) if weights is not None
+              else initial_weights(analysis, seed))
+    return Executor(analysis, chosen, keep=keep), report
+
+
+def analysed_at(file: str, text: str, shape: tuple[int, ...], base: Report) -> Report:
+    """The analysis at another input size; a RunError when the network does not take it
+    (an error, or weights of other shapes than at the spec's own size)."""
+    from convcalc.executor.runner import RunError
+    from convcalc.executor.weights import expected_weights
+
+    hint = "--resize " + "x".join(map(str, base.input_shape[1:]))
+    if len(shape) != len(base.input_shape):
+        raise RunError(f"an input of shape {list(shape)}: {file} takes "
+                       f"{list(base.input_shape)} (C, *spatial), with a batch axis before")
+    report = analyse(file, text, shape)
+    refuse_errors(report, hint)
+    here, own = expected_weights(as_analysis(report)), expected_weights(as_analysis(base))
+    for key, want in own.items():
+        if here.get(key) != want:
+            raise RunError(f"the network does not run at input {list(shape)}: {key} would be "
+                           f"{list(here.get(key) or ())}, its weights are {list(want)} (for "
+                           f"the spec's input {list(base.input_shape)})",
+                           f"resize the images with {hint}")
+    return report
+
+
+def refuse_errors(report: Report, resize_hint: str | None) -> None:
+    """Any error at the spec's own input; at another size (resize_hint given), only errors
+    that stop the run (a spec's `expect` pins its own input size)."""
+    from convcalc.executor.runner import RunError, blocking_errors
+    errors = list(blocking_errors(report) if resize_hint else report.failing())
+    if not errors:
+        return
+    first = errors[0]
+    where = f"{first.location()}: {first.layer + ': ' if first.layer else ''}{first.message}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if resize_hint:
+        raise RunError(f"the network does not run at input {list(report.input_shape)}: "
+                       f"{where}{more}", f"resize the images with {resize_hint}")
+    raise RunError(f"{report.file} has errors: {where}{more}",
+                   f"{first.hint}; convcalc check {report.file} lists them" if first.hint
+                   else f"convcalc check {report.file} lists them")
+
+
+def as_analysis(report: Report) -> Analysis:
+    """The executor's view of a Report (it reads the same fields)."""
+    from convcalc.analysis import Report as Analysis
+    return Analysis(report.file, report.name, report.input_shape, list(report.layers),
+                    report.totals, list(report.diagnostics), report.options, report.graph)
