@@ -177,3 +177,21 @@ def test_shared_weights_are_refused():
     conv = torch.nn.Conv2d(3, 3, 3, padding=1)
     with pytest.raises(Exception, match="shared weights"):
         import_module(torch.nn.Sequential(conv, torch.nn.ReLU(), conv), (3, 8, 8))
+
+
+class _Overwrites(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+        self.relu = torch.nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.conv(x)
+        z = self.relu(y)  # overwrites y, which the add below reads: eager adds relu(y) twice
+        return z + y
+
+
+def test_in_place_op_read_again_is_refused():
+    with pytest.raises(Exception, match="in place, on a tensor that is read again") as err:
+        import_module(_Overwrites(), (3, 4, 4))
+    assert "relu" in str(err.value)

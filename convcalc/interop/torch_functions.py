@@ -14,9 +14,19 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from convcalc.interop.torch_table import (SAME, Call, NotConvertible, compact, flatten_layer,
-                                          pad_layer, rank_of, resize_layer, softmax_layer,
-                                          without_defaults)
+from convcalc.interop.torch_table import (
+    SAME,
+    Call,
+    NotConvertible,
+    compact,
+    flatten_layer,
+    pad_layer,
+    rank_of,
+    resize_layer,
+    softmax_layer,
+    without_defaults,
+)
+
 
 @dataclass(frozen=True)
 class Signature:

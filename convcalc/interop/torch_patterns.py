@@ -71,3 +71,32 @@ def _channel_shuffle(last, values: dict) -> Fold | None:
 def _shape(values: dict, node) -> tuple | None:
     shape = getattr(values.get(node), "shape", None)
     return tuple(shape) if shape is not None else None
+
+
+IN_PLACE_OPERATORS = {"iadd", "isub", "imul", "itruediv"}
+
+
+def overwritten_inputs(nodes, modules: dict) -> set:
+    """In-place nodes (nn.ReLU(inplace=True), F.relu(x, inplace=True), x.add_(y), x += y)
+    whose input is read again after them: PyTorch's later readers see the overwritten value,
+    a graph of values would not. Those are refused, never imported as a different network."""
+    order = {node: i for i, node in enumerate(nodes)}
+    found = set()
+    for node in nodes:
+        if not _in_place(node, modules) or not node.args or not hasattr(node.args[0], "users"):
+            continue
+        target = node.args[0]
+        if any(order[user] > order[node] for user in target.users if user is not node):
+            found.add(node)
+    return found
+
+
+def _in_place(node, modules: dict) -> bool:
+    if node.op == "call_module":
+        return bool(getattr(modules.get(node.target), "inplace", False))
+    if node.op == "call_method":
+        return node.target.endswith("_") and not node.target.endswith("__")
+    if node.op == "call_function":
+        name = getattr(node.target, "__name__", "")
+        return node.kwargs.get("inplace") is True or name in IN_PLACE_OPERATORS
+    return False

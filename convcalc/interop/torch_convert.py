@@ -1,0 +1,216 @@
+"""The fx graph of a traced PyTorch model, node by node, -> layers and weights.
+
+Each node is converted through the tables (torch_table: modules; torch_functions: functions
+and tensor methods) after the idioms of torch_patterns are folded. Layers holding weights are
+named by their module paths (state_dict keys load unchanged), other layers by the module that
+calls them and the operation (`layer1.0.add`). Constants (x.size(), weights) are not layers:
+their values are read by the nodes that use them. Every node that cannot be converted is
+collected, so that one error lists them all.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Any
+
+from convcalc.interop import ImportFailure, Unsupported
+from convcalc.interop.spec_text import safe_name
+from convcalc.interop.torch_functions import METHODS, function_table
+from convcalc.interop.torch_patterns import find_folds, overwritten_inputs
+from convcalc.interop.torch_table import SAME, Call, NotConvertible, module_converter
+
+
+class Conversion:
+    """The fx graph, node by node, -> layers (with names and inputs) and weights."""
+
+    def __init__(self, traced, values: dict, source: str):
+        import torch
+        self.torch = torch
+        self.traced, self.values, self.source = traced, values, source
+        self.modules = dict(traced.named_modules())
+        self.layers: list[dict] = []
+        self.weights: dict[str, Any] = {}
+        self.names: dict[Any, str] = {}  # fx node -> the layer name that holds its value
+        self.shapes: dict[str, tuple[int, ...]] = {}  # layer name -> ShapeProp's shape
+        self.unsupported = Unsupported()
+        self.dynamic: set = set()  # nodes whose value depends on the input
+        self.taken: set[str] = set()
+        self.owners: set[str] = set()  # modules whose weights a layer holds
+
+    def run(self) -> Conversion:
+        nodes = list(self.traced.graph.nodes)
+        self.taken.update(n.target for n in nodes if n.op == "call_module"
+                          and self._has_weights(n.target))
+        self.taken.update(n.target.rpartition(".")[0] for n in nodes if n.op == "get_attr")
+        folds = {fold.last: fold for fold in find_folds(nodes, self.values)}
+        self.overwritten = overwritten_inputs(nodes, self.modules)
+        inner = {n for fold in folds.values() for n in fold.inner}
+        output = None
+        for node in nodes:
+            if node in inner:
+                self.dynamic.add(node)
+                self.names[node] = node.name
+            elif node in folds:
+                self.dynamic.add(node)
+                self._emit(node, dict(folds[node].layer), [folds[node].source])
+            elif node.op == "placeholder":
+                self._placeholder(node)
+            elif node.op == "output":
+                output = node
+            elif node.op == "get_attr" or not self._depends_on_input(node) \
+                    or not self._holds_tensors(node):
+                continue  # constants (weights, x.size() and sums of sizes): read by users
+            else:
+                self.dynamic.add(node)
+                self._convert(node)
+        self.unsupported.raise_if_any(self.source, "construct")
+        self._output(output)
+        return self
+
+    def _placeholder(self, node) -> None:
+        if self.dynamic:
+            raise ImportFailure(self.source, f"forward takes more than one input ({node.name})",
+                                "convcalc networks have one input; wrap the model")
+        self.dynamic.add(node)
+        self.names[node] = "input"
+
+    def _depends_on_input(self, node) -> bool:
+        return any(n in self.dynamic for n in node.all_input_nodes)
+
+    def _holds_tensors(self, node) -> bool:
+        value = self.values.get(node)
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        return any(isinstance(item, self.torch.Tensor) for item in items)
+
+    def _has_weights(self, target: str) -> bool:
+        module = self.modules.get(target)
+        return module is not None and bool(module.state_dict())
+
+    def _convert(self, node) -> None:
+        self.names[node] = node.name  # until converted: lets later nodes be checked too
+        try:
+            if node in self.overwritten:
+                raise NotConvertible("in place, on a tensor that is read again afterwards")
+            if self._item_of_unconverted(node):
+                return  # the tuple's producer (chunk, split) is reported already
+            converter, call = self._prepare(node)
+            layer = converter(call)
+            if layer is None:
+                self.unsupported.add(self._what(node), node.name)
+            elif layer == SAME:
+                self.names[node] = self._data_inputs(node)[0]
+            else:
+                self._emit(node, layer)
+        except NotConvertible as err:
+            self.unsupported.add(f"{self._what(node)}: {err}", node.name)
+
+    def _item_of_unconverted(self, node) -> bool:
+        if node.target is not operator.getitem:
+            return False
+        source = node.args[0]
+        return isinstance(self.values.get(source), (tuple, list)) \
+            and self.names.get(source) == source.name
+
+    def _prepare(self, node):
+        if node.op == "call_module":
+            module = self.modules[node.target]
+            convert = module_converter(module)
+            if convert is None:
+                return (lambda call: None), self._call(node, {})
+            return (lambda call: convert(module, call)), self._call(node, {"input": None})
+        if node.op == "call_function":
+            entry = function_table().get(node.target)
+        else:
+            entry = METHODS.get(node.target)
+        if entry is None:
+            return (lambda call: None), self._call(node, {})
+        signature, convert = entry
+        bound = signature.bind(tuple(node.args), dict(node.kwargs))
+        return convert, self._call(node, bound)
+
+    def _call(self, node, bound: dict) -> Call:
+        values = {k: self._evaluate(v) for k, v in bound.items()}
+        inputs = [n for n in node.all_input_nodes if n in self.dynamic]
+        in_shapes = [self._shape(n) for n in inputs]
+        attrs = {k: v.target for k, v in bound.items()
+                 if getattr(v, "op", None) == "get_attr"}
+        return Call(node, values, in_shapes, self._shape(node), attrs)
+
+    def _evaluate(self, value):
+        """Tensor nodes stay nodes; everything else (sizes, lists of them) becomes its value."""
+        from torch import fx
+        if isinstance(value, fx.Node):
+            return value if value in self.dynamic else self.values.get(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._evaluate(v) for v in value)
+        return value
+
+    def _shape(self, node) -> tuple[int, ...] | None:
+        value = self.values.get(node)
+        if isinstance(value, self.torch.Tensor) and value.dim() >= 1:
+            return tuple(value.shape[1:])
+        return None
+
+    def _data_inputs(self, node) -> list[str]:
+        return [self.names[n] for n in node.all_input_nodes if n in self.dynamic]
+
+    def _what(self, node) -> str:
+        if node.op == "call_module":
+            cls = type(self.modules[node.target])
+            return f"module {cls.__module__}.{cls.__qualname__}"
+        if node.op == "call_method":
+            return f"method Tensor.{node.target}"
+        if node.target is operator.getitem:
+            return "indexing or slicing a tensor (x[...])"
+        target = node.target
+        module = {"_operator": "operator", None: "torch"}.get(
+            getattr(target, "__module__", None), getattr(target, "__module__", None))
+        return f"function {module}.{getattr(target, '__name__', target)}"
+
+    def _emit(self, node, layer: dict, sources: list | None = None) -> None:
+        owner = node.target if node.op == "call_module" else layer.pop("_owner", None)
+        name = self._layer_name(node, owner)
+        entry = {"type": layer.pop("type"), "name": name}
+        inputs = [self.names[n] for n in sources] if sources else self._data_inputs(node)
+        previous = self.layers[-1]["name"] if self.layers else "input"
+        if inputs != [previous]:
+            entry["inputs"] = inputs[0] if len(inputs) == 1 else inputs
+        entry.update(layer)
+        shape = self._shape(node)
+        if shape is None:
+            raise NotConvertible("its value is not a batched tensor")
+        self.layers.append(entry)
+        self.names[node] = name
+        self.shapes[name] = shape
+        if owner is not None:
+            self.weights.update((f"{name}.{key}", tensor.detach().cpu().numpy())
+                                for key, tensor in self._own_weights(owner).items())
+
+    def _own_weights(self, owner: str) -> dict:
+        """A module's own parameters and persistent buffers (not its children's)."""
+        return {k: v for k, v in self.modules[owner].state_dict().items() if "." not in k}
+
+    def _layer_name(self, node, owner: str | None) -> str:
+        if owner is not None and self._own_weights(owner):
+            if owner in self.owners:
+                raise NotConvertible("a module with weights used twice (shared weights)")
+            self.owners.add(owner)
+            return owner
+        if node.op == "call_module":
+            return safe_name(node.target, self.taken)
+        stack = node.meta.get("nn_module_stack") or {}
+        path = next(reversed(stack.values()))[0] if stack else ""
+        path = path if isinstance(path, str) else ""
+        op = re.sub(r"_\d+$", "", node.name)
+        return safe_name(f"{path}.{op}" if path else op, self.taken)
+
+    def _output(self, node) -> None:
+        results = [n for n in node.all_input_nodes if n in self.dynamic]
+        if len(results) != 1:
+            raise ImportFailure(self.source, f"the model returns {len(results)} tensors; "
+                                "convcalc networks have one output",
+                                "wrap the model so that forward returns one tensor")
+        name = self.names[results[0]]
+        if not self.layers or self.layers[-1]["name"] != name:
+            raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
