@@ -88,9 +88,32 @@ class Report:
 
 
 def analyze_file(path: str | Path, options: Options = Options()) -> Report:
-    """Read, parse, build and analyse one spec file (OSError propagates to the caller)."""
-    text = Path(path).read_text(encoding="utf-8")
-    return analyze_text(text, str(path), options)
+    """Read (convcalc.sources.read_source: a spec, or an imported .onnx), parse, build and
+    analyse one network. OSError, UnicodeDecodeError and ImportFailure propagate."""
+    from convcalc.sources import read_source
+    return analyze_source(read_source(path, _model_input(path, options)), options)
+
+
+def _model_input(path, options: Options):
+    from convcalc.interop import is_model_file
+    return options.input_shape if is_model_file(path) else None
+
+
+def analyze_source(source, options: Options = Options()) -> Report:
+    """A convcalc.sources.Source -> Report. An imported model's spec already has the input
+    size it was imported at; its diagnostics name the model file and the layer (the
+    node's name), without line and column, which would point into generated text."""
+    if not source.imported:
+        return analyze_text(source.text, source.file, options)
+    return without_positions(analyze_text(source.text, source.file,
+                                          replace(options, input_shape=None)))
+
+
+def without_positions(report: Report) -> Report:
+    """An imported model's report: diagnostics name the model file and the layer, without
+    line and column, which would point into text the user never saw."""
+    report.diagnostics = [replace(d, line=None, column=None) for d in report.diagnostics]
+    return report
 
 
 def analyze_text(text: str, file: str, options: Options = Options()) -> Report:

@@ -103,25 +103,34 @@ def check(source: SourceLike, *, input: InputLike = None, dtype: str = "float32"
 def analyse(file: str, text: str, input: InputLike = None, dtype: str = "float32",
             batch: int = 1) -> Report:
     """Spec text already read -> Report (check() without the reading)."""
-    from convcalc.analysis import analyze_text
+    from convcalc.analysis import analyze_text, without_positions
+    from convcalc.interop import is_model_file
     shape = resolve_input(input, text, file)
-    return Report.of(analyze_text(text, file, Options(dtype, batch, shape)))
+    analysis = analyze_text(text, file, Options(dtype, batch, shape))
+    return Report.of(without_positions(analysis) if is_model_file(file) else analysis)
 
 
 def load(source: SourceLike, input: InputLike = None) -> tuple[str, str]:
     """(file name, spec text) of any source check() takes."""
+    read = load_source(source, input)
+    return read.file, read.text
+
+
+def load_source(source: SourceLike, input: InputLike = None):
+    """convcalc.sources.Source of any source check() takes: the spec text, and the weights
+    that came with it (an ONNX file's own)."""
+    from convcalc.sources import Source
     if isinstance(source, Mapping):
         import yaml  # a layer per line, so that a diagnostic's line names one layer
-        return "<dict>", yaml.safe_dump(dict(source), sort_keys=False, width=10**9,
-                                        default_flow_style=None)
+        return Source("<dict>", yaml.safe_dump(dict(source), sort_keys=False, width=10**9,
+                                               default_flow_style=None))
     if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
-        return "<string>", source
+        return Source("<string>", source)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"source: expected a path, YAML text or a dict, got "
                         f"{type(source).__name__}")
     from convcalc.sources import read_source
-    read = read_source(os.fspath(source), parse_input(input))
-    return read.file, read.text
+    return read_source(os.fspath(source), parse_input(input))
 
 
 def parse_input(input: InputLike) -> tuple[int, ...] | None:
@@ -193,7 +202,7 @@ def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None 
     (C, *spatial) as PyTorch lays it out, float32.
 
     `weights`: state_dict name -> array (as model.state_dict() with .numpy()); by default
-    random weights from `seed`. `keep`: layers whose outputs to return as well. `verify`:
+    an ONNX file's own weights, and random weights from `seed` for a spec. `keep`: layers whose outputs to return as well. `verify`:
     recompute sampled outputs of every layer with a direct reference. Raises
     convcalc.executor.runner.RunError (and executor.weights.WeightsError) when it cannot
     run: a spec with errors, weights that do not fit, an input the network does not take."""
@@ -202,8 +211,10 @@ def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None 
     from convcalc.executor.layout import to_channels_first, to_channels_last
     from convcalc.executor.verify import TOLERANCE, verifier
 
-    file, text = load(source)
-    executor, base = prepare(file, text, weights, seed, keep)
+    read = load_source(source)
+    file, text = read.file, read.text
+    executor, base = prepare(file, text, weights if weights is not None else read.weights,
+                             seed, keep)
     array = np.asarray(x, dtype=np.float32)
     batch = array if array.ndim == len(base.input_shape) + 1 else array[None]
     sample = tuple(batch.shape[1:])

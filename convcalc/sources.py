@@ -19,13 +19,20 @@ class Source:
     text: str
     weights: dict[str, Any] | None = field(default=None, repr=False)
 
+    @property
+    def imported(self) -> bool:
+        """Spec text generated from a model file: its line numbers are nobody's."""
+        return self.weights is not None
+
 
 def read_source(path: str | Path, input: tuple[int, ...] | None = None) -> Source:
     """Spec text of a YAML file, of `-` (standard input), or of an imported model file.
 
-    Raises OSError / UnicodeDecodeError for unreadable files (the caller words them with
-    convcalc.spec.unreadable) and convcalc.interop.ImportFailure for models it cannot
-    import."""
+    `input` applies to model files only: (C, *spatial), or the spatial sizes alone, fixes
+    the sizes the model is imported at (a YAML spec takes --input in the analysis).
+    Raises OSError / UnicodeDecodeError for unreadable files and
+    convcalc.interop.ImportFailure for models it cannot import (the caller words all three
+    with convcalc.spec.unreadable)."""
     name = str(path)
     if name == "-":
         return Source("<stdin>", sys.stdin.read())

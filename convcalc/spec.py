@@ -148,7 +148,11 @@ class Spec:
 
 
 def unreadable(path, err: Exception) -> str:
-    """One line for a spec file that cannot be read: missing, a folder, not text."""
+    """One line for a spec file that cannot be read: missing, a folder, not text; or a
+    model file that cannot be imported (convcalc.interop.ImportFailure)."""
+    from convcalc.interop import ImportFailure
+    if isinstance(err, ImportFailure):
+        return f"{err}" + (f" (hint: {err.hint})" if err.hint else "")
     if isinstance(err, UnicodeDecodeError):
         return f"cannot read {path}: not a UTF-8 text file (a YAML spec is expected)"
     if isinstance(err, IsADirectoryError):

@@ -60,8 +60,9 @@ def parse_shape(text: str, what: str = "--input") -> tuple[int, ...]:
 def full_input(override: tuple[int, ...] | None, path, text: str | None = None):
     """--input for a spec: 3x256x256 replaces its input; 256x256 (or 256) keeps its channels
     (convcalc.api.resolve_input). A size of another rank than the spec's is a usage error."""
-    if override is None:
-        return None
+    from convcalc.interop import is_model_file
+    if override is None or is_model_file(path):
+        return override  # a model file's importer reads --input itself
     from convcalc.api import InputError, resolve_input
     try:
         spec_text = path.read_text(encoding="utf-8")

@@ -149,7 +149,7 @@ def _invert(input, kernel, stride, padding, dilations, convention, ndim):
 
 @app.command("sizes")
 def sizes_command(
-    spec: Path = typer.Argument(..., help="spec file (YAML)", show_default=False),
+    spec: Path = typer.Argument(..., help="spec file (YAML), or an ONNX model (.onnx)", show_default=False),
     range_: str = typer.Option("1..2048", "--range", "-r", help="sizes to try: 1..2048"),
     axis: Optional[str] = typer.Option(None, "--axis", "-a", show_default=False,
                                        help="vary one axis (height, width, depth, length or "
@@ -180,12 +180,14 @@ def _load_graph(path: Path):
     from convcalc.diagnostics import Severity, SpecError
     from convcalc.graph import build_graph
     from convcalc.spec import parse_spec
+    from convcalc.interop import ImportFailure
+    from convcalc.sources import read_source
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        source = read_source(path)
+    except (OSError, UnicodeDecodeError, ImportFailure) as err:
         fail_usage(unreadable(path, err))
     try:
-        graph = build_graph(parse_spec(text, str(path)))
+        graph = build_graph(parse_spec(source.text, source.file))
     except SpecError as err:
         _spec_errors(err.diagnostics)
     errors = [d for d in graph.diagnostics if d.severity == Severity.ERROR]

@@ -32,7 +32,7 @@ class RFFormat(str, Enum):
 
 @app.command()
 def rf(
-    spec: Path = typer.Argument(..., help="spec file (YAML)", show_default=False),
+    spec: Path = typer.Argument(..., help="spec file (YAML), or an ONNX model (.onnx)", show_default=False),
     layer: Optional[str] = typer.Option(None, "--layer", "-l",
                                         help="layer name (default: the last layer with "
                                              "spatial axes)"),
@@ -78,11 +78,12 @@ def rf(
 
 def _analyze(spec: Path, input: str | None):
     from convcalc.analysis import Options, analyze_file
+    from convcalc.interop import ImportFailure
 
     override = parse_shape(input) if input else None
     try:
         report = analyze_file(spec, Options(input_shape=full_input(override, spec, input)))
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ImportFailure) as err:
         fail_usage(unreadable(spec, err))
     errors = [d for d in report.diagnostics if d.severity.value == "error"
               and d.code != "expectation-failed"]  # expected sizes change with --input

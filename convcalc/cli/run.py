@@ -45,7 +45,7 @@ def parse_bytes(text: str) -> int:
 
 @app.command()
 def run(
-    spec: Path = typer.Argument(..., help="spec file (YAML)", show_default=False),
+    spec: Path = typer.Argument(..., help="spec file (YAML), or an ONNX model (.onnx)", show_default=False),
     inputs: List[Path] = typer.Argument(..., help="images (PNG, JPEG, BMP, TIFF, WebP), folders "
                                         "of them, or .npy arrays (C, *spatial)",
                                         show_default=False),

@@ -68,19 +68,21 @@ class Session:
     @classmethod
     def start(cls, spec: Path, weights_file: Path | None, seed: int, keep: list[str],
               limit: int | None) -> "Session":
-        """convcalc.api.prepare on the spec, with the weights of a .npz file or random ones."""
-        from convcalc.api import load, prepare
+        """convcalc.api.prepare on the spec, with the weights of a .npz file, an ONNX file's
+        own, or random ones."""
+        from convcalc.api import load_source, prepare
         from convcalc.executor.weights import read_weights
+        from convcalc.interop import ImportFailure
         from convcalc.spec import unreadable
 
         try:
-            file, text = load(spec)
-        except (OSError, UnicodeDecodeError) as err:
+            source = load_source(spec)
+        except (OSError, UnicodeDecodeError, ImportFailure) as err:
             raise RunError(unreadable(spec, err))
-        found = read_weights(weights_file) if weights_file else None
-        executor, report = prepare(file, text, found, seed, keep, str(weights_file),
-                                   "--save-layer")
-        return cls(spec, executor.report, executor.weights, executor, limit, text)
+        found = read_weights(weights_file) if weights_file else source.weights
+        executor, report = prepare(source.file, source.text, found, seed, keep,
+                                   str(weights_file or spec), "--save-layer")
+        return cls(spec, executor.report, executor.weights, executor, limit, source.text)
 
     def save_weights(self, path: Path) -> None:
         from convcalc.executor.weights import save_weights

@@ -23,7 +23,6 @@ import sys
 import traceback
 
 from convcalc.interop import Imported, ImportFailure
-from convcalc.interop.spec_text import to_yaml
 from convcalc.interop.torch_convert import Conversion
 from convcalc.interop.torch_table import module_converter
 
@@ -181,30 +180,8 @@ def _propagate(traced, shape: tuple[int, ...], source: str, torch) -> dict:
 def verify(spec: dict, converted: Conversion, source: str) -> None:
     """convcalc's analysis of the spec must give every layer ShapeProp's shape and ask for
     exactly the weights the model has; otherwise the import fails naming the layer."""
-    from convcalc.analysis import analyze_text
-    from convcalc.executor.weights import OPTIONAL_KEYS, expected_weights
-    report = analyze_text(to_yaml(spec), source)
-    errors = [d for d in report.diagnostics if d.severity.name == "ERROR"]
-    if errors:
-        raise ImportFailure(source, f"convcalc rejects the imported spec: {errors[0].layer}: "
-                            f"{errors[0].message}", "please report this: it is a bug in the "
-                            "importer")
-    for layer in report.layers:
-        seen = converted.shapes.get(layer.name)
-        if tuple(layer.output_shape or ()) != seen:
-            raise ImportFailure(source, f"layer {layer.name}: convcalc computes output "
-                                f"{list(layer.output_shape or [])} but PyTorch gives "
-                                f"{list(seen or [])}", "nothing was written; please report it")
-    expected = expected_weights(report)
-    given = {k: tuple(v.shape) for k, v in converted.weights.items()}
-    for key in sorted(set(expected) | set(given)):
-        if key.endswith(OPTIONAL_KEYS) and key not in given:
-            continue
-        if expected.get(key) != given.get(key):
-            raise ImportFailure(source, f"weight {key}: convcalc's layer has "
-                                f"{list(expected.get(key) or []) if key in expected else 'none'}"
-                                f", the model {list(given[key]) if key in given else 'none'}",
-                                "nothing was written; please report it")
+    from convcalc.interop.verify import verify as verify_import
+    verify_import(spec, converted.shapes, converted.weights, source, "PyTorch")
 
 
 def _unused_weights(model, used: dict) -> list[str]:

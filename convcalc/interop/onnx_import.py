@@ -1,0 +1,333 @@
+"""An ONNX file -> the spec a person would write, through the `onnx` package.
+
+`import_onnx(path, input)` loads the file (external data only from the model's own folder;
+nothing in an ONNX file runs code), fixes the input at batch 1 x the declared size (or
+`input`, which also sets symbolic sizes), runs onnx.shape_inference, folds the constant
+subgraphs that make weights and shapes (onnx_fold.py), and converts node by node through
+the table in onnx_ops.py. Layers with weights are named by their initializers
+(`layer1.0.conv1.weight` -> `layer1.0.conv1`) or by the module path in the node name
+(`/layer1/layer1.0/conv1/Conv`); others by their node names, made safe.
+
+Nothing is guessed: every node the table cannot convert is listed in one error; the spec is
+then analysed by convcalc, and each layer's shape must equal shape inference's, and its
+weights the file's, or the import fails naming the layer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convcalc.interop import Imported, ImportFailure, Unsupported
+from convcalc.interop import onnx_ops as ops
+from convcalc.interop.onnx_fold import fold, foldable
+from convcalc.interop.onnx_load import load_model
+from convcalc.interop.spec_text import safe_name
+from convcalc.interop.verify import verify
+
+INPUT = "input"
+
+
+def import_onnx(path: Path, input: tuple[int, ...] | None = None) -> Imported:
+    """An .onnx file, input (C, *spatial), spatial sizes only, or None -> Imported."""
+    source = str(path)
+    model, opset = load_model(path)
+    shape, note = _input_shape(model, input, source)
+    values = _infer(model, shape, source)
+    converted = _Conversion(model.graph, values, opset, source).run()
+    spec = {"name": safe_name(Path(path).stem, set()),
+            "description": f"imported from {Path(path).name} (ONNX opset {opset})",
+            "input": list(shape), "layers": converted.layers}
+    verify(spec, converted.shapes, converted.weights, source, "ONNX shape inference")
+    return Imported(spec, converted.weights, source, (note,) if note else ())
+
+
+def _graph_input(model, source: str):
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise ImportFailure(source, f"the graph has {len(inputs)} inputs "
+                            f"({', '.join(i.name for i in inputs)})",
+                            "convcalc networks have one input")
+    return inputs[0]
+
+
+def _input_shape(model, input: tuple[int, ...] | None, source: str):
+    """(C, *spatial) from the declared dims and `input`: C x H x W replaces them, H x W (or
+    one size for every spatial axis) keeps the file's channels."""
+    graph_input = _graph_input(model, source)
+    tensor = graph_input.type.tensor_type
+    if graph_input.type.WhichOneof("value") != "tensor_type" or tensor.elem_type != 1:
+        raise ImportFailure(source, f"input {graph_input.name} is not a float32 tensor")
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in tensor.shape.dim]
+    if len(dims) < 2:
+        raise ImportFailure(source, f"input {graph_input.name} has shape {dims}; convcalc "
+                            "needs (batch, channels, ...)")
+    declared = dims[1:]
+    if input is not None:
+        if len(input) == len(declared) - 1:
+            input = (declared[0], *input)
+        elif len(input) == 1 and len(declared) > 2:
+            input = (declared[0], *input * (len(declared) - 1))
+        if len(input) != len(declared):
+            raise ImportFailure(source, f"--input {'x'.join(map(str, input))}: the input "
+                                f"{graph_input.name} is {declared}")
+        if not isinstance(input[0], int):
+            raise ImportFailure(source, f"the channel count of {graph_input.name} is "
+                                f"symbolic ({input[0]})", "give --input CxHxW")
+        shape = tuple(int(v) for v in input)
+    else:
+        if any(not isinstance(d, int) or d <= 0 for d in declared):
+            example = "x".join(str(d) if isinstance(d, int) and d > 0 else "224"
+                               for d in declared)
+            raise ImportFailure(source, f"input {graph_input.name} has symbolic sizes "
+                                f"{declared}", f"give them with --input, e.g. --input {example}")
+        shape = tuple(declared)
+    batch = dims[0]
+    note = f"batch axis {batch!r} of {graph_input.name} read as 1" if batch != 1 else ""
+    for d, size in zip(tensor.shape.dim, (1, *shape)):
+        d.Clear()
+        d.dim_value = size
+    return shape, note
+
+
+def _infer(model, shape: tuple[int, ...], source: str) -> dict[str, tuple[int, ...] | None]:
+    """Every value's shape (batch included) from onnx.shape_inference at batch 1."""
+    import onnx
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=False,
+                                                     strict_mode=False, data_prop=True)
+    except Exception as err:  # noqa: BLE001 - onnx's checker errors: reported, one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ImportFailure(source, f"ONNX shape inference fails at input "
+                            f"{'x'.join(map(str, (1, *shape)))}: {first}",
+                            "check the file with onnx.checker, or give another --input") \
+            from None
+    shapes: dict[str, tuple[int, ...] | None] = {}
+    graph = inferred.graph
+    for info in (*graph.input, *graph.value_info, *graph.output):
+        dims = info.type.tensor_type.shape.dim if info.type.HasField("tensor_type") else []
+        known = info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape")
+        sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+        shapes[info.name] = tuple(sizes) if known and None not in sizes else None
+    return shapes
+
+
+class _Conversion:
+    """The ONNX graph, node by node, -> layers (with names and inputs) and weights."""
+
+    def __init__(self, graph, shapes: dict, opset: int, source: str):
+        from onnx import numpy_helper
+        self.graph, self.shapes_of, self.opset, self.source = graph, shapes, opset, source
+        self.consts: dict[str, np.ndarray] = {
+            t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.names: dict[str, str] = {_graph_input_name(graph, self.consts): INPUT}
+        self.layers: list[dict] = []
+        self.weights: dict[str, np.ndarray] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # layer -> shape inference's (no batch)
+        self.unsupported = Unsupported()
+        self.taken: set[str] = set()
+        self.consumers = Counter(i for n in graph.node for i in n.input if i)
+        self.consumers.update(o.name for o in graph.output)
+        self.scopes = Counter(p for n in graph.node for p in _scopes(n.name))
+        self.skipped: set[int] = set()
+        self.fused: dict[int, tuple[str, Any]] = {}
+
+    def run(self) -> _Conversion:
+        nodes = list(self.graph.node)
+        for index, node in enumerate(nodes):
+            if index in self.skipped:
+                continue
+            dynamic = [i for i in node.input if i in self.names]
+            if not dynamic and foldable(node):
+                self._fold(node)
+            elif not dynamic and node.op_type == "Shape":
+                self._fold(node)
+            elif node.op_type == "Shape" and self.shapes_of.get(node.input[0]):
+                self._shape_of(node)
+            else:
+                self._find_fusion(index, nodes)
+                if index not in self.skipped:
+                    self._convert(index, node)
+        self.unsupported.raise_if_any(self.source)
+        self._output()
+        return self
+
+    # -- constants ---------------------------------------------------------------------------
+
+    def _fold(self, node) -> None:
+        try:
+            results = fold(node, [self.consts.get(i) if i else None for i in node.input],
+                           self.opset)
+        except Exception as err:  # noqa: BLE001 - a constant the folder cannot compute
+            self.unsupported.add(f"{node.op_type} (constant: {type(err).__name__})",
+                                 node.name or node.op_type)
+            return
+        for name, value in zip(node.output, results):
+            self.consts[name] = value
+
+    def _shape_of(self, node) -> None:
+        """Shape of a network tensor: a constant once the input size is fixed."""
+        from convcalc.interop.onnx_fold import shape_slice
+        self.consts[node.output[0]] = shape_slice(self.shapes_of[node.input[0]], node)
+
+    # -- patterns ----------------------------------------------------------------------------
+
+    def _find_fusion(self, index: int, nodes) -> None:
+        """MatMul(x, W) + Add(b) -> linear; x * Sigmoid(x) -> silu; x * HardSigmoid(x)
+        (1/6, 1/2) -> hardswish: fused into the node that ends the pattern."""
+        node = nodes[index]
+        if node.op_type not in ("MatMul", "Sigmoid", "HardSigmoid") \
+                or self.consumers[node.output[0]] != 1:
+            return
+        after = next((j for j in range(index + 1, len(nodes))
+                      if node.output[0] in nodes[j].input), None)
+        if after is None:
+            return
+        nxt = nodes[after]
+        others = [i for i in nxt.input if i != node.output[0]]
+        if node.op_type == "MatMul" and nxt.op_type == "Add" and len(others) == 1 \
+                and others[0] in self.consts and self.consts[others[0]].ndim <= 1 \
+                and node.input[1] in self.consts:
+            self.fused[after] = ("linear", (node, self.consts[others[0]]))
+            self.skipped.add(index)
+            self.names[node.output[0]] = self.names[node.input[0]]  # until the fused layer
+        elif node.op_type != "MatMul" and nxt.op_type == "Mul" and others == [node.input[0]]:
+            kind = "silu" if node.op_type == "Sigmoid" else "hardswish"
+            if kind == "hardswish":
+                try:
+                    ops.hardsigmoid(self._node(node))
+                except ops.NotConvertible:
+                    return
+            self.fused[after] = (kind, node)
+            self.skipped.add(index)
+            self.names[node.output[0]] = self.names[node.input[0]]
+
+    # -- conversion --------------------------------------------------------------------------
+
+    def _node(self, node) -> ops.OnnxNode:
+        from onnx import helper
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        return ops.OnnxNode(node.op_type, node.name, attrs,
+                            [self.consts.get(i) if i else None for i in node.input],
+                            [self.shapes_of.get(i) if i else None for i in node.input],
+                            [self.shapes_of.get(o) if o and self.consumers[o] else None
+                             for o in node.output], self.opset)
+
+    def _convert(self, index: int, node) -> None:
+        label = node.name or f"{node.op_type}_{index}"
+        try:
+            if node.domain not in ("", "ai.onnx"):
+                raise ops.NotConvertible(f"domain {node.domain}")
+            result, sources = self._layer(index, node)
+        except ops.NotConvertible as err:
+            self.unsupported.add(f"{node.op_type}: {err}", label)
+            result, sources = ops.SAME, [i for i in node.input if i in self.names]
+        except Exception as err:  # noqa: BLE001 - malformed attributes of a hostile file
+            self.unsupported.add(f"{node.op_type}: malformed ({type(err).__name__})", label)
+            result, sources = ops.SAME, [i for i in node.input if i in self.names]
+        if result is None:
+            self.unsupported.add(node.op_type, label)
+            result = ops.SAME
+        if result == ops.SAME:
+            if sources:
+                self.names[node.output[0]] = self.names[sources[0]]
+            return
+        layers = result if isinstance(result, list) else [result]
+        named_by = self.fused[index][1][0] if self.fused.get(index, ("",))[0] == "linear" \
+            else None
+        name = self._layer_name(named_by or node, layers[-1].get(ops.WEIGHTS), layers[-1]["type"])
+        for layer in layers[:-1]:  # a pad before a pool: named after the pool
+            self._emit(node, layer, sources, safe_name(f"{name}.{layer['type']}", self.taken))
+            sources = [node.output[0]]
+        self._emit(node, layers[-1], sources, name, last=True)
+
+    def _layer(self, index: int, node):
+        sources = [i for i in node.input if i in self.names]
+        if index in self.fused:
+            kind, first = self.fused[index]
+            if kind == "linear":
+                matmul, bias = first
+                layer = ops.matmul(self._node(matmul), bias)
+                return layer, [i for i in matmul.input if i in self.names]
+            return {"type": kind}, [first.input[0]]
+        converter = ops.find(node.op_type, self.opset)
+        if converter is None:
+            return None, sources
+        if not sources:
+            raise ops.NotConvertible("its inputs are constants the folder cannot compute")
+        return converter(self._node(node)), sources
+
+    def _emit(self, node, layer: dict, sources: list[str], name: str, last: bool = False):
+        weights = layer.pop(ops.WEIGHTS, {})
+        entry = {"type": layer.pop("type"), "name": name}
+        inputs = [self.names[s] for s in sources]
+        previous = self.layers[-1]["name"] if self.layers else INPUT
+        if inputs != [previous]:
+            entry["inputs"] = inputs[0] if len(inputs) == 1 else inputs
+        entry.update(layer)
+        self.layers.append(entry)
+        self.names[node.output[0]] = name
+        for suffix, value in weights.items():
+            self.weights[f"{name}.{suffix}"] = np.ascontiguousarray(value, dtype=np.float32)
+        shape = self.shapes_of.get(node.output[0])
+        if shape is not None and last:
+            self.shapes[name] = tuple(shape[1:])
+
+    def _layer_name(self, node, weights: dict | None, kind: str) -> str:
+        """The initializer's module path, else the node name's scope path, else the node
+        name, else the kind: made safe and unique."""
+        for suffix in (".weight", ".bias"):
+            held = [i for i in node.input if i in self.consts and i.endswith(suffix)]
+            candidate = held[0].removesuffix(suffix) if weights and held else ""
+            if candidate and candidate not in self.taken:
+                self.taken.add(candidate)
+                return candidate
+        scopes = _scopes(node.name)
+        if scopes:
+            path = _module_path(scopes)
+            leaf = self.scopes[scopes[-1]] == 1  # the scope holds this node alone
+            op = node.name.rsplit("/", 1)[-1].lower()
+            return safe_name(path if leaf else f"{path}.{op}", self.taken)
+        return safe_name(node.name or kind, self.taken)
+
+    def _output(self) -> None:
+        outputs = [o.name for o in self.graph.output]
+        if len(outputs) != 1:
+            raise ImportFailure(self.source, f"the graph has {len(outputs)} outputs "
+                                f"({', '.join(outputs)})", "convcalc networks have one output")
+        if outputs[0] not in self.names:
+            raise ImportFailure(self.source, f"the output {outputs[0]} does not depend on "
+                                "the input")
+        name = self.names[outputs[0]]
+        if not self.layers:
+            raise ImportFailure(self.source, "the graph has no layers (the output is the "
+                                "input)")
+        if self.layers[-1]["name"] != name:
+            raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def _graph_input_name(graph, consts: dict) -> str:
+    return next(i.name for i in graph.input if i.name not in consts)
+
+
+def _scopes(name: str) -> list[str]:
+    """'/layer1/layer1.0/conv1/Conv' -> ['/layer1', '/layer1/layer1.0', ...conv1']: the
+    module scopes of PyTorch's exporter (node names without '/' have none)."""
+    if not name.startswith("/"):
+        return []
+    parts = name.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def _module_path(scopes: list[str]) -> str:
+    """['/layer1', '/layer1/layer1.0', '/layer1/layer1.0/conv1'] -> 'layer1.0.conv1'."""
+    path = ""
+    for scope in scopes:
+        part = scope.rsplit("/", 1)[-1]
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path

@@ -1,0 +1,118 @@
+"""The ONNX conformance cases shipped in the onnx package (onnx.backend.test.case.node) for
+the operators convcalc imports: each case's model, with every input after the first made an
+initializer holding the case's data (convcalc networks have one input), imported and run.
+
+`python tests/onnx_conformance.py` prints the count of passed cases per operator and the
+reason for each case left out."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+OPS = ("Conv", "ConvTranspose", "BatchNormalization", "MaxPool", "AveragePool",
+       "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
+       "HardSigmoid", "HardSwish", "Elu", "Gelu", "Clip", "Add", "Mul", "Sum", "Concat",
+       "Resize", "Upsample", "Pad", "Gemm", "MatMul", "Flatten", "Reshape", "Squeeze",
+       "Unsqueeze", "ReduceMean", "ReduceMax", "Softmax", "LRN", "Dropout", "Identity",
+       "GroupNormalization", "Cast")
+
+
+class _OneOf(frozenset):
+    """collect_testcases compares `op_type != target`: this target is a set of op types."""
+
+    def __ne__(self, other) -> bool:
+        return other not in self
+
+    __hash__ = frozenset.__hash__
+
+
+def cases():
+    """The shipped cases whose single node is one of OPS."""
+    from onnx.backend.test.case.node import collect_testcases
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = collect_testcases(_OneOf(OPS))
+    return [c for c in found if c.model is not None and len(c.model.graph.node) == 1
+            and c.model.graph.node[0].op_type in OPS]
+
+
+@dataclass
+class Outcome:
+    op: str
+    name: str
+    passed: bool
+    reason: str = ""
+
+
+def run_case(case, folder: Path) -> Outcome:
+    """Import the case (other inputs as initializers), compare shapes and values."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx_oracle import convcalc_run
+
+    from convcalc.interop import ImportFailure
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    op = model.graph.node[0].op_type
+    inputs, outputs = case.data_sets[0]
+    why = _left_out(model, inputs, outputs)
+    if why:
+        return Outcome(op, case.name, False, why)
+    graph = model.graph
+    for info, value in list(zip(graph.input, inputs))[1:]:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), info.name))
+    path = folder / f"{case.name}.onnx"
+    onnx.save(model, str(path))
+    try:
+        _, ours = convcalc_run(path, np.asarray(inputs[0]))
+    except ImportFailure as err:
+        return Outcome(op, case.name, False, f"refused: {err.message}")
+    expected = np.asarray(outputs[0])
+    if ours.shape != expected.shape:
+        return Outcome(op, case.name, False, f"WRONG shape {ours.shape} != {expected.shape}")
+    if not np.allclose(ours, expected, rtol=max(case.rtol, 1e-4), atol=max(case.atol, 1e-5)):
+        err = float(np.abs(ours - expected).max())
+        return Outcome(op, case.name, False, f"WRONG values (max error {err:.3g})")
+    return Outcome(op, case.name, True)
+
+
+def _left_out(model, inputs, outputs) -> str:
+    """Cases outside what a convcalc network is, with the reason."""
+    if len(outputs) != 1:
+        return "several outputs (masks, indices, running statistics)"
+    first = np.asarray(inputs[0]) if inputs else None
+    if first is None or first.dtype != np.float32:
+        return f"input of dtype {first.dtype if first is not None else 'none'} (convcalc " \
+               "networks take float32)"
+    if np.asarray(outputs[0]).dtype != np.float32:
+        return "a non-float32 output"
+    if first.ndim < 3:
+        return f"a {first.ndim}-D input (convcalc inputs have batch, channels and at least " \
+               "one spatial axis)"
+    return ""
+
+
+def outcomes() -> list[Outcome]:
+    with tempfile.TemporaryDirectory() as folder:
+        return [run_case(case, Path(folder)) for case in cases()]
+
+
+def summary(results: list[Outcome]) -> str:
+    passed = Counter(r.op for r in results if r.passed)
+    total = Counter(r.op for r in results)
+    lines = [f"{op:20} {passed[op]:3d} / {total[op]:3d}" for op in sorted(total)]
+    lines.append(f"{'all':20} {sum(passed.values()):3d} / {sum(total.values()):3d}")
+    lines += [f"  left out {r.name}: {r.reason}" for r in results if not r.passed]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    print(summary(outcomes()))
