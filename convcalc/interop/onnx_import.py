@@ -133,7 +133,8 @@ class _Conversion:
         self.taken: set[str] = set()
         self.consumers = Counter(i for n in graph.node for i in n.input if i)
         self.consumers.update(o.name for o in graph.output)
-        self.scopes = Counter(p for n in graph.node for p in _scopes(n.name))
+        self.scopes = Counter(p for n in graph.node if n.op_type != "Constant"
+                              for p in _scopes(n.name))
         self.skipped: set[int] = set()
         self.fused: dict[int, tuple[str, Any]] = {}
 
@@ -325,9 +326,12 @@ def _scopes(name: str) -> list[str]:
 
 
 def _module_path(scopes: list[str]) -> str:
-    """['/layer1', '/layer1/layer1.0', '/layer1/layer1.0/conv1'] -> 'layer1.0.conv1'."""
-    path = ""
+    """['/features', '/features/features.1', .../conv', .../conv.0'] -> 'features.1.conv.0':
+    a scope that extends the one before (conv -> conv.0) is named from the same parent."""
+    full, base, previous = "", "", ""
     for scope in scopes:
         part = scope.rsplit("/", 1)[-1]
-        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
-    return path
+        if not (previous and part.startswith(previous + ".")):
+            base = f"{full}." if full else ""
+        full, previous = base + part, part
+    return full
