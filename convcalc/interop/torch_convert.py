@@ -17,8 +17,11 @@ from typing import Any
 from convcalc.interop import ImportFailure, Unsupported
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.torch_functions import METHODS, function_table
+from convcalc.interop.torch_layout import PARTS
 from convcalc.interop.torch_patterns import find_folds, overwritten_inputs
 from convcalc.interop.torch_table import SAME, Call, NotConvertible, module_converter
+
+VIEWS = {"view", "reshape", "unsqueeze", "expand", "flatten", "squeeze"}
 
 
 class Conversion:
@@ -37,12 +40,15 @@ class Conversion:
         self.dynamic: set = set()  # nodes whose value depends on the input
         self.taken: set[str] = set()
         self.owners: set[str] = set()  # modules whose weights a layer holds
+        self.parts: dict = {}  # fx node of a split/chunk -> its layer name (parts name.k)
 
     def run(self) -> Conversion:
         nodes = list(self.traced.graph.nodes)
         self.taken.update(n.target for n in nodes if n.op == "call_module"
                           and self._has_weights(n.target))
+        self._attr_nodes = {n.target: n for n in nodes if n.op == "get_attr"}
         self.taken.update(n.target.rpartition(".")[0] for n in nodes if n.op == "get_attr")
+        self.taken.update(self._attr_nodes)
         folds = {fold.last: fold for fold in find_folds(nodes, self.values)}
         self.overwritten = overwritten_inputs(nodes, self.modules)
         inner = {n for fold in folds.values() for n in fold.inner}
@@ -92,25 +98,35 @@ class Conversion:
         try:
             if node in self.overwritten:
                 raise NotConvertible("in place, on a tensor that is read again afterwards")
-            if self._item_of_unconverted(node):
-                return  # the tuple's producer (chunk, split) is reported already
+            if self._tuple_item(node):
+                return
             converter, call = self._prepare(node)
             layer = converter(call)
             if layer is None:
                 self.unsupported.add(self._what(node), node.name)
             elif layer == SAME:
                 self.names[node] = self._data_inputs(node)[0]
+            elif isinstance(layer, list):  # x[:, a:b, c:d]: one slice per axis, in a chain
+                for step in layer[:-1]:
+                    self._emit(node, step, final=False)
+                self._emit(node, layer[-1])
             else:
                 self._emit(node, layer)
         except NotConvertible as err:
             self.unsupported.add(f"{self._what(node)}: {err}", node.name)
 
-    def _item_of_unconverted(self, node) -> bool:
-        if node.target is not operator.getitem:
+    def _tuple_item(self, node) -> bool:
+        """parts[k] of a split or chunk layer is its part `name.k`; the items of a tuple whose
+        producer is unsupported are left out (the producer is reported)."""
+        if node.target is not operator.getitem or not isinstance(
+                self.values.get(node.args[0]), (tuple, list)):
             return False
-        source = node.args[0]
-        return isinstance(self.values.get(source), (tuple, list)) \
-            and self.names.get(source) == source.name
+        source, index = node.args[0], node.args[1]
+        if source in self.parts and isinstance(index, int):
+            count = len(self.values[source])
+            self.names[node] = f"{self.parts[source]}.{index % count}"
+            self.shapes[self.names[node]] = self._shape(node)
+        return True
 
     def _prepare(self, node):
         if node.op == "call_module":
@@ -133,9 +149,19 @@ class Conversion:
         values = {k: self._evaluate(v) for k, v in bound.items()}
         inputs = [n for n in node.all_input_nodes if n in self.dynamic]
         in_shapes = [self._shape(n) for n in inputs]
-        attrs = {k: v.target for k, v in bound.items()
-                 if getattr(v, "op", None) == "get_attr"}
-        return Call(node, values, in_shapes, self._shape(node), attrs)
+        origins = {k: origin for k, v in bound.items()
+                   if (origin := self._attribute(v)) is not None}
+        return Call(node, values, in_shapes, self._shape(node),
+                    {k: v.target for k, v in origins.items()},
+                    {k: self.values.get(v) for k, v in origins.items()})
+
+    def _attribute(self, value):
+        """The get_attr node a constant argument is, or is a reshape of (self.gamma.view(...))."""
+        while getattr(value, "op", None) in ("call_method", "call_function") \
+                and getattr(value.target, "__name__", value.target) in VIEWS \
+                and value not in self.dynamic:
+            value = value.args[0]
+        return value if getattr(value, "op", None) == "get_attr" else None
 
     def _evaluate(self, value):
         """Tensor nodes stay nodes; everything else (sizes, lists of them) becomes its value."""
@@ -144,6 +170,8 @@ class Conversion:
             return value if value in self.dynamic else self.values.get(value)
         if isinstance(value, (list, tuple)):
             return type(value)(self._evaluate(v) for v in value)
+        if isinstance(value, slice):
+            return slice(*(self._evaluate(v) for v in (value.start, value.stop, value.step)))
         return value
 
     def _shape(self, node) -> tuple[int, ...] | None:
@@ -168,30 +196,47 @@ class Conversion:
             getattr(target, "__module__", None), getattr(target, "__module__", None))
         return f"function {module}.{getattr(target, '__name__', target)}"
 
-    def _emit(self, node, layer: dict, sources: list | None = None) -> None:
+    def _emit(self, node, layer: dict, sources: list | None = None, final: bool = True) -> None:
+        """One layer for `node` (final=False: a step of a chain whose last layer is node's)."""
         owner = node.target if node.op == "call_module" else layer.pop("_owner", None)
-        name = self._layer_name(node, owner)
+        attr, parts = layer.pop("_attr", None), layer.pop(PARTS, False)
+        expected = layer.pop("_shape", None)
+        name = self._layer_name(node, owner, attr)
         entry = {"type": layer.pop("type"), "name": name}
         inputs = [self.names[n] for n in sources] if sources else self._data_inputs(node)
+        if node in self.names and self.names[node] != node.name:  # a chain's next step
+            inputs = [self.names[node]]
         previous = self.layers[-1]["name"] if self.layers else "input"
         if inputs != [previous]:
             entry["inputs"] = inputs[0] if len(inputs) == 1 else inputs
         entry.update(layer)
-        shape = self._shape(node)
+        if parts:  # the split layer itself is its input unchanged; its parts are checked
+            shape = self._shape(next(n for n in node.all_input_nodes if n in self.dynamic))
+        else:
+            shape = expected or self._shape(node)
         if shape is None:
             raise NotConvertible("its value is not a batched tensor")
         self.layers.append(entry)
         self.names[node] = name
         self.shapes[name] = shape
+        if parts:
+            self.parts[node] = name
         if owner is not None:
             self.weights.update((f"{name}.{key}", tensor.detach().cpu().numpy())
                                 for key, tensor in self._own_weights(owner).items())
+        if attr is not None:
+            self.weights[name] = self.values[self._attr_nodes[attr]].detach().cpu().numpy()
 
     def _own_weights(self, owner: str) -> dict:
         """A module's own parameters and persistent buffers (not its children's)."""
         return {k: v for k, v in self.modules[owner].state_dict().items() if "." not in k}
 
-    def _layer_name(self, node, owner: str | None) -> str:
+    def _layer_name(self, node, owner: str | None, attr: str | None = None) -> str:
+        if attr is not None:  # a parameter used as a layer's weight: named by its own path
+            if attr in self.owners:
+                raise NotConvertible(f"the parameter {attr} used twice (shared weights)")
+            self.owners.add(attr)
+            return attr
         if owner is not None and self._own_weights(owner):
             if owner in self.owners:
                 raise NotConvertible("a module with weights used twice (shared weights)")

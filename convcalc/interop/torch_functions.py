@@ -14,6 +14,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from convcalc.interop import torch_layout
 from convcalc.interop.torch_table import (
     SAME,
     Call,
@@ -36,7 +37,12 @@ class Signature:
     defaults: dict = field(default_factory=dict)
 
     def bind(self, args: tuple, kwargs: dict) -> dict:
+        """A last name `*rest` collects the remaining positional arguments (x.view(*shape))."""
         values = dict(self.defaults)
+        if self.names and self.names[-1].startswith("*"):
+            fixed = len(self.names) - 1
+            values[self.names[-1][1:]] = tuple(args[fixed:])
+            args = args[:fixed]
         values.update(zip(self.names, args))
         values.update(kwargs)
         return values
@@ -96,40 +102,11 @@ def _f_flatten(call: Call) -> dict:
     return flatten_layer(call, call.get("start_dim"), call.get("end_dim"))
 
 
-def _merge(kind: str) -> Callable:
-    def convert(call: Call) -> dict:
-        tensors = [v for k, v in call.values.items() if k in ("input", "other") and _is_node(v)]
-        if len(tensors) < 2:
-            raise NotConvertible(f"{kind} with a constant (needs a kind for constant arithmetic)")
-        if call.get("alpha", 1) != 1:
-            raise NotConvertible("add with alpha != 1")
-        return {"type": kind}
-    return convert
-
-
 def _cat(call: Call) -> dict | str:
     tensors = call.get("tensors")
     if len(tensors) == 1:
         return SAME
     return without_defaults({"type": "concat", "dim": call.get("dim")}, dim=1)
-
-
-def _mean(call: Call) -> dict:
-    """x.mean([2, 3]) over every spatial axis -> global_avgpool."""
-    return _global_pool(call, "global_avgpool", call.get("dim"), call.get("keepdim"))
-
-
-def _amax(call: Call) -> dict:
-    return _global_pool(call, "global_maxpool", call.get("dim"), call.get("keepdim"))
-
-
-def _global_pool(call: Call, kind: str, dims, keepdim) -> dict:
-    rank = len(call.in_shapes[0]) + 1
-    dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
-    spatial = set(range(2, rank))
-    if not spatial or {d % rank for d in dims} != spatial:
-        raise NotConvertible(f"a reduction over dims {list(dims)} (not every spatial axis)")
-    return without_defaults({"type": kind, "keepdim": bool(keepdim)}, keepdim=False)
 
 
 def _same(call: Call) -> str:
@@ -232,14 +209,6 @@ def _functions() -> dict[Any, tuple[Signature, Callable]]:
                                   {"start_dim": 0, "end_dim": -1}), _f_flatten),
         torch.cat: (Signature(("tensors", "dim"), {"dim": 0}), _cat),
         torch.concat: (Signature(("tensors", "dim"), {"dim": 0}), _cat),
-        operator.add: (Signature(("input", "other")), _merge("add")),
-        operator.iadd: (Signature(("input", "other")), _merge("add")),
-        torch.add: (Signature(("input", "other")), _merge("add")),
-        operator.mul: (Signature(("input", "other")), _merge("mul")),
-        operator.imul: (Signature(("input", "other")), _merge("mul")),
-        torch.mul: (Signature(("input", "other")), _merge("mul")),
-        torch.mean: (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _mean),
-        torch.amax: (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _amax),
     })
     conv = Signature(("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
                      {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1})
@@ -261,6 +230,7 @@ def _functions() -> dict[Any, tuple[Signature, Callable]]:
                                {"stride": None, "padding": 0, "count_include_pad": True}),
                      _f_avgpool)
     _third_party(table)
+    table.update(torch_layout.functions(torch, F))
     return table
 
 
@@ -282,14 +252,11 @@ METHODS: dict[str, tuple[Signature, Callable]] = {
     "contiguous": (Signature(("input",)), _same),
     "flatten": (Signature(("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1}),
                 _f_flatten),
-    "mean": (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _mean),
-    "amax": (Signature(("input", "dim", "keepdim"), {"keepdim": False}), _amax),
-    "add": (Signature(("input", "other")), _merge("add")),
-    "add_": (Signature(("input", "other")), _merge("add")),
-    "mul": (Signature(("input", "other")), _merge("mul")),
-    "mul_": (Signature(("input", "other")), _merge("mul")),
     "softmax": (Signature(("input", "dim")), lambda call: softmax_layer(call, call.get("dim"))),
+    "log_softmax": (Signature(("input", "dim")),
+                    lambda call: {**softmax_layer(call, call.get("dim")), "type": "log_softmax"}),
 }
+METHODS.update(torch_layout.methods())
 """Tensor method name -> (signature, converter); the tensor itself binds to `input`."""
 
 _FUNCTIONS: dict | None = None

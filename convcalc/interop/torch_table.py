@@ -33,6 +33,7 @@ class Call:
     in_shapes: list[tuple[int, ...]]
     out_shape: tuple[int, ...] | None
     attrs: dict[str, str] = field(default_factory=dict)  # parameter -> get_attr target
+    attr_values: dict[str, Any] = field(default_factory=dict)  # parameter -> that tensor
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
