@@ -18,13 +18,22 @@ from convcalc.analysis import analyze_text  # noqa: E402
 from convcalc.executor.runner import Executor  # noqa: E402
 from convcalc.interop.spec_text import to_yaml  # noqa: E402
 from convcalc.interop.torch_import import import_module  # noqa: E402
+from convcalc.layers import REGISTRY  # noqa: E402
 
 MODELS = ["efficientnet_b0", "mobilenetv3_large_100", "dla34", "regnetx_002"]
+# channel slicing and splits (GhostNet, ReXNet, DPN, MixNet, Res2Net, CSPDarkNet), split
+# attention (ResNeSt, SKNet), LayerNorm2d and layer scale (ConvNeXt)
+LAYOUT = ["ghostnet_100", "rexnet_100", "dpn68", "mixnet_s", "res2net50_26w_4s",
+          "cspdarknet53", "resnest14d", "skresnet18", "convnext_atto"]
+LAYOUT_KINDS = {"slice", "split", "chunk", "reshape", "sum", "stack", "softmax", "layernorm2d",
+                "layer_scale", "permute", "transpose"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + LAYOUT)
 def test_timm_model(name):
+    if name in LAYOUT and not LAYOUT_KINDS <= set(REGISTRY):
+        pytest.skip("needs the layout and math kinds")
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False).eval()
     imported = import_module(model, (3, 160, 160), f"timm:{name}")

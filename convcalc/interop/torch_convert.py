@@ -20,6 +20,7 @@ from convcalc.interop.torch_functions import METHODS, function_table
 from convcalc.interop.torch_layout import PARTS
 from convcalc.interop.torch_patterns import find_folds, overwritten_inputs
 from convcalc.interop.torch_table import SAME, Call, NotConvertible, module_converter
+from convcalc.layers import REGISTRY
 
 VIEWS = {"view", "reshape", "unsqueeze", "expand", "flatten", "squeeze"}
 
@@ -198,6 +199,9 @@ class Conversion:
 
     def _emit(self, node, layer: dict, sources: list | None = None, final: bool = True) -> None:
         """One layer for `node` (final=False: a step of a chain whose last layer is node's)."""
+        if layer["type"] not in REGISTRY:
+            raise NotConvertible(f"needs the layer kind {layer['type']}, which this convcalc "
+                                 "does not have")
         owner = node.target if node.op == "call_module" else layer.pop("_owner", None)
         attr, parts = layer.pop("_attr", None), layer.pop(PARTS, False)
         expected = layer.pop("_shape", None)

@@ -10,7 +10,6 @@ state_dict keys still load.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -154,6 +153,15 @@ def _f_group_norm(call: Call) -> dict:
                              "affine": call.get("weight") is not None}, eps=1e-5, affine=True)
 
 
+def _f_layer_norm(call: Call) -> dict:
+    return without_defaults({"type": "layernorm", "_owner": call.owner("weight", "bias"),
+                             "normalized_shape": compact(list(call.get("normalized_shape"))),
+                             "eps": call.get("eps"),
+                             "elementwise_affine": call.get("weight") is not None,
+                             "bias": call.get("bias") is not None},
+                            eps=1e-5, elementwise_affine=True, bias=True)
+
+
 def _is_node(value: Any) -> bool:
     return hasattr(value, "op") and hasattr(value, "users")
 
@@ -178,6 +186,14 @@ def _functions() -> dict[Any, tuple[Signature, Callable]]:
                        _activation("leaky_relu", negative_slope="negative_slope")),
         F.elu: (Signature(("input", "alpha", "inplace"), {"alpha": 1.0}),
                 _activation("elu", alpha="alpha")),
+        F.mish: (unary, _activation("mish")),
+        F.hardtanh: (Signature(("input", "min_val", "max_val", "inplace"),
+                               {"min_val": -1.0, "max_val": 1.0}),
+                     _activation("hardtanh", min_val="min_val", max_val="max_val")),
+        F.softplus: (Signature(("input", "beta", "threshold"), {"beta": 1.0, "threshold": 20.0}),
+                     _activation("softplus", beta="beta", threshold="threshold")),
+        F.log_softmax: (Signature(("input", "dim")), lambda call: {
+            **softmax_layer(call, call.get("dim")), "type": "log_softmax"}),
         F.gelu: (Signature(("input",), {"approximate": "none"}),
                  _activation("gelu", approximate="approximate")),
         F.softmax: (Signature(("input", "dim")), lambda call: softmax_layer(call, call.get("dim"))),
@@ -218,6 +234,9 @@ def _functions() -> dict[Any, tuple[Signature, Callable]]:
                                       "training", "momentum", "eps"),
                                      {"weight": None, "bias": None, "training": False,
                                       "eps": 1e-5}), _f_batch_norm)
+    table[F.layer_norm] = (Signature(("input", "normalized_shape", "weight", "bias", "eps"),
+                                     {"weight": None, "bias": None, "eps": 1e-5}),
+                           _f_layer_norm)
     table[F.linear] = (Signature(("input", "weight", "bias"), {"bias": None}), _f_linear)
     table[F.group_norm] = (Signature(("input", "num_groups", "weight", "bias", "eps"),
                                      {"weight": None, "bias": None, "eps": 1e-5}),

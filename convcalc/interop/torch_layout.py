@@ -129,7 +129,8 @@ def reduction(kind: str, global_kind: str | None = None) -> Callable:
 
 
 def _stack(call: Call) -> dict:
-    _not_batch(call, call.get("dim"))
+    if call.get("dim") % (len(call.in_shapes[0]) + 2) == 0:
+        raise NotConvertible("stacking along the batch axis")
     return without_defaults({"type": "stack", "dim": call.get("dim")}, dim=1)
 
 

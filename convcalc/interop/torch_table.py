@@ -38,9 +38,11 @@ class Call:
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
 
-    def owner(self, *weights: str) -> str:
+    def owner(self, *weights: str) -> str | None:
         """The module whose attributes the weight parameters are (`layer1.0.bn1` for
         F.batch_norm(x, self.running_mean, ...)): the layer takes its name and weights."""
+        if all(self.get(w) is None for w in weights):
+            return None
         owners = {self.attrs[w].rpartition(".")[0] for w in weights if self.get(w) is not None}
         plain = all(w in self.attrs for w in weights if self.get(w) is not None)
         if len(owners) != 1 or not plain:
@@ -217,7 +219,32 @@ def _dropout_module(module, call: Call) -> dict:
 def _hardtanh(module, call: Call) -> dict:
     if (module.min_val, module.max_val) == (0.0, 6.0):
         return {"type": "relu6"}
-    raise NotConvertible(f"hardtanh({module.min_val}, {module.max_val})")
+    return {"type": "hardtanh", "min_val": module.min_val, "max_val": module.max_val}
+
+
+def _layernorm(module, call: Call) -> dict:
+    return without_defaults({"type": "layernorm",
+                             "normalized_shape": compact(list(module.normalized_shape)),
+                             "eps": module.eps, "elementwise_affine": module.elementwise_affine,
+                             "bias": module.bias is not None},
+                            eps=1e-5, elementwise_affine=True, bias=True)
+
+
+def _layernorm2d(module, call: Call) -> dict:
+    """torchvision's and timm's LayerNorm2d: nn.LayerNorm over the channels of each position."""
+    return without_defaults({"type": "layernorm2d", "eps": module.eps,
+                             "affine": module.weight is not None}, eps=1e-6, affine=True)
+
+
+def _instancenorm(module, call: Call) -> dict:
+    layer = {"type": f"instancenorm{_norm_rank(module, call)}d", "eps": module.eps,
+             "affine": module.affine, "track_running_stats": module.track_running_stats}
+    return without_defaults(layer, eps=1e-5, affine=False, track_running_stats=False)
+
+
+def _prelu(module, call: Call) -> dict:
+    return without_defaults({"type": "prelu", "num_parameters": module.num_parameters},
+                            num_parameters=1)
 
 
 def without_defaults(layer: dict, **defaults: Any) -> dict:
@@ -247,14 +274,30 @@ MODULES: dict[str, Callable] = {
     "LocalResponseNorm": _simple("local_response_norm", size="size", alpha="alpha",
                                  beta="beta", k="k"),
     "ChannelShuffle": _simple("channel_shuffle", groups="groups"),
+    "LayerNorm": _layernorm, "PReLU": _prelu, "Mish": _simple("mish"),
+    "Softplus": _simple("softplus", beta="beta", threshold="threshold"),
+    "PixelShuffle": _simple("pixel_shuffle", upscale_factor="upscale_factor"),
+    "PixelUnshuffle": _simple("pixel_unshuffle", downscale_factor="downscale_factor"),
+    "Unflatten": lambda module, call: {"type": "unflatten", "dim": module.dim,
+                                       "sizes": list(module.unflattened_size)},
+    "LogSoftmax": lambda module, call: {**softmax_layer(call, module.dim), "type": "log_softmax"},
+    **{f"InstanceNorm{n}d": _instancenorm for n in (1, 2, 3)},
 }
 """torch.nn class name -> converter(module, call). Keyed by the classes of torch.nn only
 (see `module_converter`): a subclass with its own forward is traced into instead."""
 
 
+THIRD_PARTY: dict[str, Callable] = {
+    "torchvision.models.convnext.LayerNorm2d": _layernorm2d,
+    "timm.layers.norm.LayerNorm2d": _layernorm2d,
+}
+"""Classes of other libraries that are one kind, by module and class name (their forward
+permutes around F.layer_norm: one layernorm2d layer, as a person writes it)."""
+
+
 def module_converter(module) -> Callable | None:
-    """The converter of an nn module of exactly a torch.nn class in the table, else None."""
+    """The converter of an nn module of exactly a class in the tables, else None."""
     cls = type(module)
-    if not cls.__module__.startswith("torch.nn."):
-        return None
-    return MODULES.get(cls.__name__)
+    if cls.__module__.startswith("torch.nn."):
+        return MODULES.get(cls.__name__)
+    return THIRD_PARTY.get(f"{cls.__module__}.{cls.__qualname__}")

@@ -1,0 +1,78 @@
+"""The layout, slicing, reduction and constant-arithmetic converters on one small net that
+uses each PyTorch spelling, against PyTorch's own output and shapes. Skipped where this
+convcalc lacks the kinds they map onto."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn, F = torch.nn, torch.nn.functional
+
+from convcalc.analysis import analyze_text  # noqa: E402
+from convcalc.executor.runner import Executor  # noqa: E402
+from convcalc.interop.spec_text import to_yaml  # noqa: E402
+from convcalc.interop.torch_import import import_module  # noqa: E402
+from convcalc.layers import REGISTRY  # noqa: E402
+
+NEEDED = {"slice", "split", "chunk", "reshape", "permute", "transpose", "sum", "mean",
+          "layer_scale", "sub", "rsub", "pow", "layernorm", "layernorm2d", "matmul", "stack",
+          "pixel_shuffle"}
+pytestmark = pytest.mark.skipif(not NEEDED <= set(REGISTRY),
+                                reason="the layout and math kinds are not registered")
+
+
+class Everything(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.gamma = nn.Parameter(torch.rand(32) + 0.5)  # timm: x.mul(gamma.reshape(1,-1,1,1))
+        self.norm = nn.LayerNorm(32)
+        self.fc = nn.Linear(32, 16)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        x = self.conv(x)
+        a, b = x.chunk(2, dim=1)                       # parts
+        c, d, e = torch.split(x, [4, 4, 8], 1)
+        y = torch.cat([a * 0.5, 1 - b, c ** 2, d / 4, e - 1.0], 1)
+        y = y.mul(self.gamma.reshape(1, -1, 1, 1))     # layer scale
+        z = self.fc(self.norm(y.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        z = z[:, 2:14, 1:, :-1] + y[:, :12, 1:, 1:]    # slices on several axes
+        attention = torch.matmul(z.flatten(2).transpose(1, 2), z.flatten(2))  # (L, L)
+        w = attention.softmax(-1).sum(dim=1, keepdim=True).view(1, 1, 7, 7)
+        s = torch.stack([z.mean((2, 3)), z.amax(dim=(2, 3))], dim=2).view(1, -1, 1, 1)
+        return self.shuffle(z * w).sum(1, keepdim=True) + s.sum(1, keepdim=True)
+
+
+def test_every_spelling_imports_and_runs_as_pytorch():
+    torch.manual_seed(0)
+    model = Everything().eval()
+    imported = import_module(model, (3, 8, 8))
+    kinds = {layer["type"] for layer in imported.spec["layers"]}
+    assert {"chunk", "split", "mul", "rsub", "pow", "div", "sub", "layer_scale", "permute",
+            "layernorm", "slice", "matmul", "transpose", "stack", "reshape", "sum",
+            "global_avgpool", "global_maxpool", "pixel_shuffle"} <= kinds
+    names = {layer["name"] for layer in imported.spec["layers"]}
+    assert "gamma" in names and "gamma" in imported.weights  # the state_dict key, unchanged
+    report = analyze_text(to_yaml(imported.spec), "everything")
+    assert report.ok
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x)).numpy()
+    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    result = Executor(report, weights).run(np.moveaxis(x, 1, -1).copy(), report)
+    assert result.ok
+    ours = np.moveaxis(result.output, -1, 1)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max()
+
+
+def test_batch_axis_is_refused():
+    class Batchy(nn.Module):
+        def forward(self, x):
+            return x[1:] + torch.cat([x, x], 0)[:1]
+
+    with pytest.raises(Exception, match="batch axis"):
+        import_module(Batchy(), (3, 4, 4))
