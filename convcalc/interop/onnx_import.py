@@ -15,6 +15,7 @@ weights the file's, or the import fails naming the layer.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
 
 INPUT = "input"
+SMALL_TENSOR = 64  # initializers of at most this many elements are given to shape inference
 
 
 def import_onnx(path: Path, input: tuple[int, ...] | None = None) -> Imported:
@@ -99,7 +101,7 @@ def _infer(model, shape: tuple[int, ...], source: str) -> dict[str, tuple[int, .
     """Every value's shape (batch included) from onnx.shape_inference at batch 1."""
     import onnx
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False,
+        inferred = onnx.shape_inference.infer_shapes(_without_weights(model), check_type=False,
                                                      strict_mode=False, data_prop=True)
     except Exception as err:  # noqa: BLE001 - onnx's checker errors: reported, one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -115,6 +117,31 @@ def _infer(model, shape: tuple[int, ...], source: str) -> dict[str, tuple[int, .
         sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
         shapes[info.name] = tuple(sizes) if known and None not in sizes else None
     return shapes
+
+
+def _without_weights(model):
+    """The model with its large initializers as typed inputs: the same shapes for shape
+    inference, without serialising the weights to it (small ones stay, for the shape
+    arithmetic data propagation reads)."""
+    from onnx import ModelProto, helper
+    light = ModelProto()
+    light.ir_version, light.domain = model.ir_version, model.domain
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    graph, source = light.graph, model.graph
+    graph.name = source.name
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.value_info.extend(source.value_info)
+    listed = {i.name for i in source.input}
+    for tensor in source.initializer:
+        if math.prod(tensor.dims) <= SMALL_TENSOR:
+            graph.initializer.append(tensor)
+        elif tensor.name not in listed:
+            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type,
+                                                             list(tensor.dims)))
+    return light
 
 
 class _Conversion:
