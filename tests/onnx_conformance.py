@@ -20,7 +20,9 @@ OPS = ("Conv", "ConvTranspose", "BatchNormalization", "MaxPool", "AveragePool",
        "HardSigmoid", "HardSwish", "Elu", "Gelu", "Clip", "Add", "Mul", "Sum", "Concat",
        "Resize", "Upsample", "Pad", "Gemm", "MatMul", "Flatten", "Reshape", "Squeeze",
        "Unsqueeze", "ReduceMean", "ReduceMax", "Softmax", "LRN", "Dropout", "Identity",
-       "GroupNormalization", "Cast")
+       "GroupNormalization", "Cast", "Sub", "Div", "Pow", "ReduceSum", "ReduceMin",
+       "Transpose", "Slice", "Split", "DepthToSpace", "SpaceToDepth", "LayerNormalization",
+       "InstanceNormalization", "PRelu", "Mish", "Softplus", "LogSoftmax")
 
 
 class _OneOf(frozenset):

@@ -25,7 +25,15 @@ LEFT_OUT = {
     r"symbolic sizes \[0": "an empty tensor",
     r"a constant among the concatenated|with a constant \(no kind": "the case's second "
     "input is a tensor; as a constant it needs constant arithmetic",
-    r"a product other than input @ constant": "a batched product of two tensors",
+    r"a product (with a constant )?other than input @": "a batched product with a constant",
+    r"moves data across the batch axis|moves the batch axis|(reduces|slices|splits) the "
+    r"batch axis|axis 0, the batch axis|does not fit the input": "the case's axis 0 is data, "
+    "not a batch; convcalc's axis 0 is the batch axis (imported at 1)",
+    r"convcalc has no (kind|parameter)": "a kind this convcalc does not have (yet)",
+    r"a constant of shape .* broadcasts|with a constant of shape": "the case's second input "
+    "is a tensor; as a constant it is an element-wise tensor constant, which no kind holds",
+    r"PRelu: slope of shape": "a slope per element, not one per channel",
+    r"step -1|an empty slice": "a reversed or empty slice",
     r"reduction over axes|reshape .* \(only flatten|Flatten: axis|along the batch axis":
         "a reshape or reduction convcalc has no kind for in this importer",
     r"HardSigmoid: alpha|clip to \[": "an activation with other constants than "

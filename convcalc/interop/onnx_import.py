@@ -24,6 +24,7 @@ import numpy as np
 
 from convcalc.interop import Imported, ImportFailure, Unsupported
 from convcalc.interop import onnx_ops as ops
+from convcalc.interop import onnx_ops_tensor  # noqa: F401 - fills the table's second part
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.spec_text import safe_name
@@ -122,7 +123,8 @@ def _infer(model, shape: tuple[int, ...], source: str) -> dict[str, tuple[int, .
 def _without_weights(model):
     """The model with its large initializers as typed inputs: the same shapes for shape
     inference, without serialising the weights to it (small ones stay, for the shape
-    arithmetic data propagation reads)."""
+    arithmetic data propagation reads). Declared output and intermediate shapes are left
+    out: they hold the file's own batch and sizes, not the ones imported at."""
     from onnx import ModelProto, helper
     light = ModelProto()
     light.ir_version, light.domain = model.ir_version, model.domain
@@ -132,8 +134,9 @@ def _without_weights(model):
     graph.name = source.name
     graph.node.extend(source.node)
     graph.input.extend(source.input)
-    graph.output.extend(source.output)
-    graph.value_info.extend(source.value_info)
+    for output in source.output:  # declared at the file's batch and sizes: inferred anew
+        graph.output.append(helper.make_tensor_value_info(
+            output.name, output.type.tensor_type.elem_type, None))
     listed = {i.name for i in source.input}
     for tensor in source.initializer:
         if math.prod(tensor.dims) <= SMALL_TENSOR:
@@ -266,13 +269,24 @@ class _Conversion:
                 self.names[node.output[0]] = self.names[sources[0]]
             return
         layers = result if isinstance(result, list) else [result]
+        missing = next((m for m in map(_missing, layers) if m), "")
+        if missing:
+            self.unsupported.add(f"{node.op_type}: convcalc has no {missing}", label)
+            return
         named_by = self.fused[index][1][0] if self.fused.get(index, ("",))[0] == "linear" \
             else None
         name = self._layer_name(named_by or node, layers[-1].get(ops.WEIGHTS), layers[-1]["type"])
         for layer in layers[:-1]:  # a pad before a pool: named after the pool
             self._emit(node, layer, sources, safe_name(f"{name}.{layer['type']}", self.taken))
             sources = [node.output[0]]
+        kind = layers[-1]["type"]
         self._emit(node, layers[-1], sources, name, last=True)
+        if kind in ("split", "chunk"):  # parts name.0, name.1, ...
+            for i, output in enumerate(node.output):
+                self.names[output] = f"{name}.{i}"
+                if self.shapes_of.get(output):
+                    self.shapes[f"{name}.{i}"] = tuple(self.shapes_of[output][1:])
+            self.shapes.pop(name, None)
 
     def _layer(self, index: int, node):
         sources = [i for i in node.input if i in self.names]
@@ -332,11 +346,22 @@ class _Conversion:
             raise ImportFailure(self.source, f"the output {outputs[0]} does not depend on "
                                 "the input")
         name = self.names[outputs[0]]
-        if not self.layers:
-            raise ImportFailure(self.source, "the graph has no layers (the output is the "
-                                "input)")
+        if name == INPUT:  # every node passes the input through: the network is y = x
+            self.layers.append({"type": "identity", "name": safe_name(outputs[0], self.taken)})
+            return
         if self.layers[-1]["name"] != name:
             raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def _missing(layer: dict) -> str:
+    """'' when this convcalc has the layer's kind with its parameters, else what is missing
+    (a kind another version of convcalc adds)."""
+    from convcalc.layers import REGISTRY
+    kind = REGISTRY.get(layer["type"])
+    if kind is None:
+        return f"kind {layer['type']!r}"
+    unknown = [k for k in layer if k not in ("type", ops.WEIGHTS) and k not in kind.cls.params]
+    return f"parameter {unknown[0]!r} of {layer['type']}" if unknown else ""
 
 
 def _graph_input_name(graph, consts: dict) -> str:

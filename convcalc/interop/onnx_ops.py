@@ -61,9 +61,9 @@ class OnnxNode:
 def converter(*ops: str, since: int = 1) -> Callable:
     """Register the decorated function for `ops` from opset `since` on."""
     def register(fn: Callable) -> Callable:
-        for op in ops:
-            TABLE.setdefault(op, []).append((since, fn))
-            TABLE[op].sort(key=lambda entry: -entry[0])
+        for op in ops:  # a later registration of the same form replaces it
+            forms = [entry for entry in TABLE.get(op, []) if entry[0] != since]
+            TABLE[op] = sorted([*forms, (since, fn)], key=lambda entry: -entry[0])
         return fn
     return register
 
@@ -381,7 +381,11 @@ def _computed_shape(node: OnnxNode, src) -> tuple[int, ...] | None:
     consts = [np.zeros(src, np.float32), *node.consts[1:]]
     if node.op not in FAST or any(c is None for c in consts[1:]):
         return None
-    return tuple(np.asarray(FAST[node.op](node.attrs, *consts)).shape)
+    try:
+        return tuple(np.asarray(FAST[node.op](node.attrs, *consts)).shape)
+    except ValueError as err:
+        raise NotConvertible(f"its target does not fit the input {list(src)} (the batch "
+                             f"axis read as 1): {err}") from None
 
 
 @converter("Concat")
