@@ -15,25 +15,14 @@ Run: python benchmarks/bench_import.py [model.onnx]   (best of N runs each; prin
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_check import best_of  # the same timing as the YAML benchmark (this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1.0  # seconds, the target for `check resnet50.onnx` without torch
-
-
-def best_of(cmd: list[str], runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"{cmd} failed: {proc.stderr.decode()[-400:]}")
-    return min(times)
 
 
 def export_resnet50(folder: Path) -> Path:
