@@ -15,12 +15,12 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-from convcalc.analysis import analyze_text
-from convcalc.executor.runner import Executor
-from convcalc.executor.weights import load_weights
-from convcalc.interop.spec_text import to_yaml
-from convcalc.interop.torch_import import import_module
-from convcalc.layers import REGISTRY
+from convcalc.analysis import analyze_text  # noqa: E402
+from convcalc.executor.runner import Executor  # noqa: E402
+from convcalc.executor.weights import load_weights  # noqa: E402
+from convcalc.interop.spec_text import to_yaml  # noqa: E402
+from convcalc.interop.torch_import import import_module  # noqa: E402
+from convcalc.layers import REGISTRY  # noqa: E402
 
 # name -> published GMACs, exactly where CONVENTIONS.md gives them (else torchvision's
 # 3-decimal _ops figure is compared); inception_v3 is measured at its own 299x299.

@@ -12,13 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner  # noqa: E402
 
-from convcalc.cli import _register_commands, app
+from convcalc.cli import _register_commands, app  # noqa: E402
 
 NETS = '''
-import torch
-from torch import nn
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 import torch.nn.functional as F
 
 
