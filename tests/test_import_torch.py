@@ -201,3 +201,16 @@ def test_in_place_op_read_again_is_refused():
     with pytest.raises(Exception, match="in place, on a tensor that is read again") as err:
         import_module(_Overwrites(), (3, 4, 4))
     assert "relu" in str(err.value)
+
+
+def test_a_converter_disagreeing_with_pytorch_is_an_error_naming_the_layer(monkeypatch):
+    """The importer's own check: a converter that lost ceil_mode gives another shape than
+    ShapeProp's, and the import fails on that layer instead of writing it."""
+    from convcalc.interop import ImportFailure, torch_table
+    careless = torch_table.MODULES["MaxPool2d"]
+    monkeypatch.setitem(torch_table.MODULES, "MaxPool2d", lambda module, call: {
+        k: v for k, v in careless(module, call).items() if k != "ceil_mode"})
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.MaxPool2d(2, ceil_mode=True))
+    with pytest.raises(ImportFailure, match=r"layer 1: convcalc computes output \[4, 3, 3\] "
+                                            r"but PyTorch gives \[4, 4, 4\]"):
+        import_module(model, (3, 9, 9))

@@ -226,10 +226,10 @@ class Conversion:
         if parts:
             self.parts[node] = name
         if owner is not None:
-            self.weights.update((f"{name}.{key}", tensor.detach().cpu().numpy())
+            self.weights.update((f"{name}.{key}", _array(tensor))
                                 for key, tensor in self._own_weights(owner).items())
         if attr is not None:
-            self.weights[name] = self.values[self._attr_nodes[attr]].detach().cpu().numpy()
+            self.weights[name] = _array(self.values[self._attr_nodes[attr]])
 
     def _own_weights(self, owner: str) -> dict:
         """A module's own parameters and persistent buffers (not its children's)."""
@@ -263,3 +263,10 @@ class Conversion:
         name = self.names[results[0]]
         if not self.layers or self.layers[-1]["name"] != name:
             raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def _array(tensor):
+    """A weight as NumPy: floating point as float32 (bfloat16 has no NumPy type), integers
+    (num_batches_tracked) as they are."""
+    tensor = tensor.detach().cpu()
+    return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
