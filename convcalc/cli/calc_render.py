@@ -174,19 +174,19 @@ def _agreement(r: Result, reference: Result | None) -> str:
 
 
 def print_compare(result: Result, rows, channels: int | None) -> None:
-    from rich.table import Table
     from rich.text import Text
+
+    from convcalc.render.fit import Column, FittedTable
 
     q = result.query
     reference = _reference(result, rows)
     from rich import box
 
-    table = Table(title=f"{q.stem}{len(q.axes)}d, input {sizes_text(a.size for a in q.axes)}, "
-                        f"{_settings(result) if not result.unsupported else _raw_settings(q)}",
-                  title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-                  show_edge=False)
-    for header in ("convention", "padding", "output", "formula and rule"):
-        table.add_column(header, no_wrap=header != "formula and rule")
+    table = FittedTable([Column(h, "left", fold=h == "formula and rule") for h in
+                         ("convention", "padding", "output", "formula and rule")], [], dict(
+        title=f"{q.stem}{len(q.axes)}d, input {sizes_text(a.size for a in q.axes)}, "
+              f"{_settings(result) if not result.unsupported else _raw_settings(q)}",
+        title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, show_edge=False))
     for label, r in rows:
         mark = _agreement(r, reference)
         style = "bold red" if mark == "≠ output" else ("yellow" if mark == "≠ padding" else "")

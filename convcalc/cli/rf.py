@@ -207,10 +207,10 @@ def _json(report, name, field, regions, drawn, checks) -> dict:
 
 def _print_table(report, name, field, regions, drawn, checks) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     from convcalc.layers.base import AXIS_NAMES
     from convcalc.receptive import text
+    from convcalc.render.fit import Column, FittedTable
 
     ndim = len(field.axes)
     nouns = AXIS_NAMES.get(ndim, tuple(f"axis {a}" for a in range(ndim)))
@@ -222,13 +222,9 @@ def _print_table(report, name, field, regions, drawn, checks) -> None:
     console.print(f"receptive field: size {_pair(field.axes, 'size')}, stride "
                   f"{_pair(field.axes, 'stride')}, padding {_pair(field.axes, 'padding')}"
                   + (" (one unit: the spatial axes are gone)" if field.collapsed else ""))
-    table = Table(header_style="bold")
-    table.add_column("unit", justify="right")
-    for noun in nouns:
-        table.add_column(f"{noun} (unclipped)", justify="right")
-    for noun in nouns:
-        table.add_column(f"{noun} in the image", justify="right")
-    table.add_column("centre", justify="right")
+    columns = ([Column("unit")] + [Column(f"{noun} (unclipped)", drop=2) for noun in nouns]
+               + [Column(f"{noun} in the image") for noun in nouns] + [Column("centre", drop=1)])
+    table = FittedTable(columns, [], dict(header_style="bold"))
     for r in regions:
         table.add_row(",".join(map(str, r.unit)),
                       *(f"{text(s)} .. {text(e)}" for s, e in zip(r.start, r.end)),
@@ -243,12 +239,11 @@ def _print_table(report, name, field, regions, drawn, checks) -> None:
 
 
 def _print_checks(console, regions, checks, nouns) -> None:
-    from rich.table import Table
+    from convcalc.render.fit import Column, FittedTable
 
-    table = Table(title="measured by the NumPy executor (impulses)",
-                  title_justify="left", header_style="bold")
-    for header in ("unit", "axis", "predicted", "measured", ""):
-        table.add_column(header)
+    table = FittedTable([Column(h, "left") for h in ("unit", "axis", "predicted", "measured", "")],
+                        [], dict(title="measured by the NumPy executor (impulses)",
+                                 title_justify="left", header_style="bold"))
     span = lambda b: f"{b[0]} .. {b[1]}" if b else "none"  # noqa: E731
     for r, measures in zip(regions, checks):
         for m in measures:

@@ -135,28 +135,34 @@ def _print(session: Session, groups: list[Group], format: RunFormat, verify: boo
                       + (", ..." if len(session.written) > 4 else ""))
 
 
+RUN_COLUMNS = {"layer": ("left", True, 0), "type": ("left", False, 3), "predicted": ("right", False, 0),
+               "produced": ("right", False, 0), "": ("right", False, 0), "ms": ("right", False, 1),
+               "min": ("right", True, 4), "mean": ("right", False, 2), "max": ("right", False, 5),
+               "rel err": ("right", False, 6)}
+
+
 def _table(session: Session, group: Group, verify: bool):
+    """The per-layer table; narrow consoles drop ms, mean, type, min, max, rel err in turn."""
     from rich import box
-    from rich.table import Table
+    from rich.text import Text
     from convcalc.render.common import shape_text
+    from convcalc.render.fit import Column, FittedTable
     title = (f"{session.spec} on {len(group.images)} input(s) of "
              f"{shape_text(group.input_shape)}")
-    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-                  pad_edge=False, caption=(
-        "→ layer: a BatchNorm folded into this conv; its row shows the values"
-        if any(row["folded_into"] for row in group.rows.values()) else None),
-        caption_justify="left")
+    caption = ("→ layer: a BatchNorm folded into this conv; its row shows the values"
+               if any(row["folded_into"] for row in group.rows.values()) else None)
     headers = ["layer", "type", "predicted", "produced", "", "ms", "min", "mean", "max"]
     headers += ["rel err"] if verify else []
-    for header in headers:
-        table.add_column(header, justify="left" if header in ("layer", "type") else "right",
-                         overflow="fold" if header == "layer" else "ellipsis",
-                         no_wrap=header != "layer", min_width=10 if header == "layer" else None)
+    columns = [Column(h, RUN_COLUMNS[h][0], fold=RUN_COLUMNS[h][1], drop=RUN_COLUMNS[h][2])
+               for h in headers]
+    table = FittedTable(columns, [], dict(
+        title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+        pad_edge=False, caption=caption, caption_justify="left"))
     for row in group.rows.values():
         mark = "[green]✓[/]" if row["ok"] else "[bold red]✗[/]"
         stats = ([f"→ {row['folded_into']}", "", ""] if row["folded_into"] else
                  [_number(row["min"]), _number(_mean(row)), _number(row["max"])])
-        cells = [row["name"], row["type"], shape_text(row["predicted"]),
+        cells = [Text(row["name"]), Text(row["type"]), shape_text(row["predicted"]),
                  shape_text(row["produced"]), mark, f"{row['seconds'] * 1e3:.2f}", *stats]
         if verify:
             cells.append(_error_text(row["rel"]))

@@ -121,8 +121,9 @@ def _title(answer: Answer, where: str, invert: bool) -> str:
 
 def print_answers(answers, n_axes: int, invert: bool, limit: int) -> None:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
+
+    from convcalc.render.fit import Column, FittedTable
 
     console = make_console()
     for indices, answer in answers:
@@ -133,11 +134,10 @@ def print_answers(answers, n_axes: int, invert: bool, limit: int) -> None:
             continue
         shown = answer.solutions if limit == 0 else answer.solutions[:limit]
         console.print(Text(title, style="bold"))
-        table = Table(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
         columns = ["#", *_searched(answer), "padding"]
         columns += ["output_padding"] if answer.problem.kind == "tconv" else []
-        for column in (*columns, "fit"):
-            table.add_column(column, justify="right" if column != "fit" else "left")
+        table = FittedTable([Column(c) for c in columns] + [Column("fit", "left", fold=True)],
+                            [], dict(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False))
         for rank, s in enumerate(shown, 1):
             values = {"#": str(rank), "kernel": str(s.axis.kernel), "stride": str(s.axis.stride),
                       "dilation": str(s.axis.dilation), "padding": padding_text(s),

@@ -14,7 +14,9 @@ def count_text(n: int) -> str:
 
 
 def si_text(n: float) -> str:
-    """4089184256 -> '4.09 G'."""
+    """4089184256 -> '4.09 G'; past 1000 E (floats overflow there) '1.23e+300'."""
+    if abs(n) >= 10**21:
+        return _scientific(n)
     for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6),
                         ("K", 1e3)):
         if abs(n) >= scale:
@@ -23,7 +25,9 @@ def si_text(n: float) -> str:
 
 
 def bytes_text(n: int) -> str:
-    """Binary units: 1536 -> '1.50 KiB'."""
+    """Binary units: 1536 -> '1.50 KiB'; past 1024 PiB '1.23e+300 B'."""
+    if n >= 2**60:
+        return f"{_scientific(n)} B"
     for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20),
                         ("KiB", 2**10)):
         if n >= scale:
@@ -38,3 +42,9 @@ def rf_text(rf: dict | None, key: str) -> str:
     values = rf[key]
     shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
     return shown[0] if len(set(shown)) == 1 else "x".join(shown)
+
+
+def _scientific(n: int | float) -> str:
+    """Any size of int, exactly rounded: 10**300 - 1 -> '1.00e+300'."""
+    from decimal import Decimal
+    return f"{Decimal(n):.2e}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from convcalc.analysis import Report
 from convcalc.diagnostics import Severity
 from convcalc.render.common import bytes_text, count_text, rf_text, shape_text, si_text
+from convcalc.render.fit import Column
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -34,24 +35,27 @@ def _summary(report: Report) -> list[tuple[str, str]]:
     ]
 
 
+def _columns(rf: bool) -> list[Column]:
+    """The layer table's columns; at narrow widths RF stride, RF, #, type, params go first."""
+    columns = [Column("#", drop=3), Column("name", "left", fold=True),
+               Column("type", "left", drop=4), Column("output"), Column("params", drop=5),
+               Column("MACs", drop=6)]
+    return columns + ([Column("RF", drop=2), Column("RF stride", drop=1)] if rf else [])
+
+
 def render_table(report: Report):
     """A rich renderable: the layer table, the totals and the diagnostics."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
+    from convcalc.render.fit import FittedTable
+
     title = report.file + (f" ({report.name})" if report.name else "")
-    table = Table(title=title, title_justify="left", header_style="bold")
     rf = _has_rf(report)
-    for header, justify in (("#", "right"), ("name", "left"), ("type", "left"),
-                            ("output", "right"), ("params", "right"), ("MACs", "right"),
-                            ("RF", "right"), ("RF stride", "right")):
-        if header.startswith("RF") and not rf:
-            continue
-        table.add_column(header, justify=justify, overflow="fold",
-                         no_wrap=header != "name")
+    table = FittedTable(_columns(rf), [], dict(title=title, title_justify="left",
+                                                header_style="bold"))
     for row in _rows(report):
-        table.add_row(*(row if rf else row[:6]))
+        table.add_row(*(Text(cell) for cell in (row if rf else row[:6])))
     if report.layers:
         summary = [Text.assemble((f"{key:<13}", "bold"), value) for key, value in _summary(report)]
         parts = [table, *summary]
