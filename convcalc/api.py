@@ -239,14 +239,17 @@ def prepare(file: str, text: str, weights: Mapping[str, Any] | None, seed: int,
     report = analyse(file, text)
     refuse_errors(report, None)
     names = {layer.name for layer in report.layers}
-    for name in keep:
-        if name not in names:
-            raise RunError(f"{keep_label} {name!r}: no such layer in {file}",
-                           did_you_mean(name, names) or "convcalc check lists the layers")
     analysis = as_analysis(report)
+    graph = analysis.graph  # a block instance's name means its output, as in `inputs:`
+    layers = [graph.output_of(name) if graph else name for name in keep]
+    for name, layer in zip(keep, layers):
+        if layer not in names:
+            raise RunError(f"{keep_label} {name!r}: no such layer in {file}",
+                           did_you_mean(name, [*names, *(graph.aliases if graph else ())])
+                           or "convcalc check lists the layers")
     chosen = (check_weights(dict(weights), analysis, weights_name) if weights is not None
               else initial_weights(analysis, seed))
-    return Executor(analysis, chosen, keep=keep), report
+    return Executor(analysis, chosen, keep=list(dict.fromkeys(layers))), report
 
 
 def analysed_at(file: str, text: str, shape: tuple[int, ...], base: Report) -> Report:

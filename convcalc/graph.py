@@ -64,6 +64,15 @@ class Graph:
     diagnostics: list[Diagnostic]
     declared_input: tuple[int, ...] | None = None  # the spec's own input, when overridden
     groups: list[GroupExpect] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # block instance -> its output layer
+
+    def output_of(self, name: str) -> str:
+        """A layer's own name; a block instance's (or repeat's) name -> its last layer's."""
+        seen: set[str] = set()
+        while name in self.aliases and name not in seen:
+            seen.add(name)
+            name = self.aliases[name]
+        return name
 
     @property
     def resized(self) -> bool:
@@ -453,7 +462,7 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
               builder.read_expect(spec.expect, spec.expect_pos or Pos(1, 1), None))
     declared = shape if input_shape is None else read_input_shape(spec, [])
     return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found,
-                 declared, builder.groups)
+                 declared, builder.groups, dict(builder.aliases))
 
 
 __all__ = ["Node", "Graph", "build_graph", "INPUT"]

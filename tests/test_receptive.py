@@ -555,7 +555,8 @@ def test_rf_collapsed_layer_is_one_unit_seeing_everything(net):
     (["--layer", "skp"], "did you mean 'skip'?"),
     (["--layer", "c2", "--unit", "7,0"], "outside the layer's units 7x7"),
     (["--unit", "1"], "expected 2 integer(s)"),
-    (["--image", "x.png"], "--image and --out go together"),
+    (["--out", "x.png"], "--out names the picture of --image"),
+    (["--image", "missing.png"], "missing.png"),
 ])
 def test_rf_usage_errors(net, args, message):
     result = CliRunner().invoke(app, ["rf", str(net), *args])

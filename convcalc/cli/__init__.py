@@ -84,10 +84,49 @@ def _register_commands() -> None:
                 raise
 
 
+class QuietPipe:
+    """stdout that, once its reader has gone (`convcalc run ... | head -2`), drops the rest
+    quietly, as Unix tools do, so that the exit status stays the command's own."""
+
+    def __init__(self, stream):
+        self.stream, self.closed_pipe = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        import os
+        self.closed_pipe = True
+        try:  # the interpreter's own flush at exit must not fail either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 def main() -> None:
     """Console entry point; turns any unexpected exception into one line, never a traceback."""
     _register_commands()
     import click
+    sys.stdout = QuietPipe(sys.stdout)
+    if not sys.warnoptions:  # users see convcalc's own one-line messages, never raw warnings
+        import warnings
+        warnings.simplefilter("ignore")
     try:
         status = app(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError:  # bare `convcalc`: typer printed the help

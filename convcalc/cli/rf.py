@@ -43,9 +43,10 @@ def rf(
     input: Optional[str] = typer.Option(None, "--input", "-i",
                                         help="override the input: 3x256x256, or 256x256"),
     image: Optional[Path] = typer.Option(None, "--image",
-                                         help="a photo to draw the unit's field on (with "
-                                              "--out; the centre unit unless --unit)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="the picture to write"),
+                                         help="a photo to draw the unit's field on (the "
+                                              "centre unit unless --unit)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="the picture to write "
+                                       "(default IMAGE.rf.png here, never replacing a file)"),
     verify: bool = typer.Option(False, "--verify",
                                 help="measure the fields by running the network on "
                                      "impulses (NumPy executor) and compare"),
@@ -55,6 +56,8 @@ def rf(
     from convcalc.receptive import (corner_and_centre_units, receptive_fields, region,
                                     seen_pixels, unit_grid)
 
+    if unit is not None:
+        _unit_numbers(unit)  # the syntax first; the range once the layer is known
     report = _analyze(spec, input)
     fields, _ = receptive_fields(report)
     name = _layer_name(report, fields, layer)
@@ -102,6 +105,7 @@ def _layer_name(report, fields, wanted: str | None) -> str:
     from convcalc.spec import did_you_mean
 
     if wanted is not None:
+        wanted = report.graph.output_of(wanted) if report.graph else wanted  # a block: its output
         if wanted not in fields:
             known = [layer.name for layer in report.layers]
             hint = did_you_mean(wanted, known) if wanted not in known else None
@@ -113,11 +117,16 @@ def _layer_name(report, fields, wanted: str | None) -> str:
     return spatial[-1] if spatial else report.layers[-1].name
 
 
-def _parse_unit(text: str, grid: tuple[int, ...]) -> tuple[int, ...]:
+def _unit_numbers(text: str) -> tuple[int, ...]:
     try:
         unit = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
-        unit = ()
+        fail_usage(f"--unit {text!r}: expected integers like 0,0, one per spatial axis")
+    return unit
+
+
+def _parse_unit(text: str, grid: tuple[int, ...]) -> tuple[int, ...]:
+    unit = _unit_numbers(text)
     if len(unit) != len(grid):
         fail_usage(f"--unit {text!r}: expected {len(grid)} integer(s) like "
                    f"{','.join(['0'] * len(grid))}, one per spatial axis")
@@ -128,26 +137,44 @@ def _parse_unit(text: str, grid: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _draw(report, name, field, region, image: Path | None, out: Path | None) -> str:
-    from PIL import Image, UnidentifiedImageError
-
     from convcalc.draw import draw_field, save_atomic
+    from convcalc.executor.images import MAX_PIXELS, ImageError, open_image
 
-    if image is None or out is None:
-        fail_usage("--image and --out go together: --image photo.png --out rf.png")
+    if image is None:
+        fail_usage("--out names the picture of --image: --image photo.png --out rf.png")
     if len(region.unit) != 2:
         fail_usage(f"--image draws 2-D inputs; {report.file} is {len(region.unit)}-D")
+    height, width = report.input_shape[1:]
+    if height * width > MAX_PIXELS:
+        fail_usage(f"--image: the picture would be {width}x{height}, more than {MAX_PIXELS:,} "
+                   f"pixels (hint: draw at a smaller --input)")
+    out = _picture_path(image, out)
     try:
-        with Image.open(image) as photo:
-            photo.load()
-    except (OSError, UnidentifiedImageError) as err:
-        fail_usage(f"cannot read image {image}: {getattr(err, 'strerror', None) or err}")
+        with open_image(image) as photo:
+            picture = draw_field(photo, (height, width), region,
+                                 _caption(report, name, field, region))
+    except ImageError as err:
+        fail_usage(f"{err}" + (f" (hint: {err.hint})" if err.hint else ""))
+    save_atomic(picture, out)
+    return str(out)
+
+
+def _picture_path(image: Path, out: Path | None) -> Path:
+    """--out as given (never the photo itself); without it IMAGE_STEM.rf.png in the current
+    folder, or the first free IMAGE_STEM.rf_1.png, ...: an existing file is never replaced."""
+    if out is None:
+        out, count = Path(f"{image.stem}.rf.png"), 0
+        while out.exists():
+            count += 1
+            out = Path(f"{image.stem}.rf_{count}.png")
+        return out
     if not out.parent.is_dir():
         fail_usage(f"--out {out}: the directory {out.parent} does not exist")
     if out.is_dir():
         fail_usage(f"--out {out} is a folder; name the picture to write, e.g. {out / 'rf.png'}")
-    save_atomic(draw_field(photo, tuple(report.input_shape[1:]), region,
-                           _caption(report, name, field, region)), out)
-    return str(out)
+    if out.exists() and image.exists() and out.resolve() == image.resolve():
+        fail_usage(f"--out {out} is the input photo; name another file")
+    return out
 
 
 def _caption(report, name, field, region) -> list[str]:

@@ -1,9 +1,10 @@
 """`convcalc run`: run a spec forward on images with NumPy and compare every layer's produced
 shape with the analysis' prediction; `--verify` recomputes sampled positions directly.
 
-Exit status: 0 every shape as predicted (and verified); 1 a shape differs, or --verify found
-an error past its tolerance; 2 the run could not start (spec with errors, unreadable image or
-weights, too much memory, bad option). numpy and Pillow are imported only when this runs.
+Exit status: 0 every shape as predicted (and verified); 1 a shape differs, --verify found
+an error past its tolerance, or an output holds NaN or inf; 2 an input could not be read (the
+others ran), or the run could not start (spec with errors, unreadable weights, too much
+memory, bad option). numpy and Pillow are imported only when this runs.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "kb": 10**3, "m": 2**20, "mib"
 def parse_bytes(text: str) -> int:
     """'2GiB', '512MB', '1.5g', '1000000' -> bytes (GiB/MiB/KiB and G/M/K binary, GB decimal)."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", text.lower())
-    if not match or match.group(2) not in UNITS:
-        fail_usage(f"--max-memory {text!r}: expected a size like 2GiB, 512MB or 1000000")
-    return int(float(match.group(1)) * UNITS[match.group(2)])
+    value = float(match.group(1)) * UNITS.get(match.group(2), 0) if match else 0.0
+    if not match or match.group(2) not in UNITS or not 1 <= value <= 2**70:
+        fail_usage(f"--max-memory {text!r}: expected a size like 2GiB, 512MB or 1000000 "
+                   f"(from 1 byte to 1 ZiB)")
+    return int(value)
 
 
 @app.command()
@@ -52,7 +55,7 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the output (and "
                                        "--save-layer outputs) as PNG and .npy into this folder"),
     resize: Optional[str] = typer.Option(None, "--resize", help="resize images to HxW first"),
-    seed: int = typer.Option(0, "--seed", help="seed of the random weights"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the random weights (0 or more)"),
     weights: Optional[Path] = typer.Option(None, "--weights", help=".npz keyed by PyTorch "
                                            "state_dict names"),
     save_weights: Optional[Path] = typer.Option(None, "--save-weights",
@@ -81,19 +84,63 @@ def run(
     limit = parse_bytes(max_memory) if max_memory else None
     if out is not None and out.exists() and not out.is_dir():
         fail_usage(f"--out {out} exists and is not a folder")
+    session = None
     try:
-        session = Session.start(spec, weights, seed, save_layer, limit)
-        if save_weights is not None:
-            session.save_weights(save_weights)
-        groups = session.run_all(inputs, size, batch_size,
-                                 normalize.value if normalize else None, verify, out, _progress)
+        with np_quiet():
+            session = Session.start(spec, weights, seed, save_layer, limit)
+            if save_weights is not None:
+                session.save_weights(save_weights)
+            groups = session.run_all(inputs, size, batch_size,
+                                     normalize.value if normalize else None, verify, out,
+                                     _progress)
     except (RunError, WeightsError, ImageError) as err:
-        fail_usage(str(err) + (f" (hint: {err.hint})" if err.hint else ""))
+        fail_usage(str(err) + (f" (hint: {err.hint})" if err.hint else "") + _wrote(session))
     except OSError as err:
-        fail_usage(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}")
+        fail_usage(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}"
+                   + _wrote(session))
     _print(session, groups, format, verify)
+    _finish(session, groups, verify)
+
+
+def np_quiet():
+    """NumPy's floating-point warnings off: non-finite values are reported once, by layer."""
+    import numpy as np
+    return np.errstate(all="ignore")
+
+
+def _wrote(session) -> str:
+    """For an error after some files were written: say which, so that none goes unreported."""
+    if session is None or not session.written:
+        return ""
+    shown = ", ".join(str(p) for p in session.written[:3])
+    return (f"; it had written {len(session.written)} file(s): {shown}"
+            + (", ..." if len(session.written) > 3 else ""))
+
+
+def _finish(session: Session, groups: list[Group], verify: bool) -> None:
+    """Exit status, and one line on stderr for inputs that failed or non-finite values."""
+    if session.failed:
+        path, reason = session.failed[0]
+        others = "; the other inputs ran" if groups else ""
+        more = (f" (and {len(session.failed) - 1} more: "
+                f"{', '.join(str(p) for p, _ in session.failed[1:6])}"
+                f"{', ...' if len(session.failed) > 6 else ''})" if len(session.failed) > 1
+                else "")
+        fail_usage(f"{len(session.failed)} input(s) could not be read: {reason}{more}{others}")
+    broken = next((row["name"] for g in groups for row in g.rows.values() if not _finite(row)),
+                  None)
+    if broken is not None and not verify:
+        typer.echo(f"convcalc: warning: non-finite values (NaN or inf) first from layer "
+                   f"{broken} (hint: check the input and the weights; --verify names every "
+                   f"layer)", err=True)
+        raise typer.Exit(1)
     if not all(g.ok for g in groups) or (verify and not all(g.verified for g in groups)):
         raise typer.Exit(1)
+
+
+def _finite(row) -> bool:
+    import math
+    return all(v is None or math.isfinite(v) for v in (row["min"], row["max"], _mean(row)))
 
 
 class _progress:
@@ -132,7 +179,16 @@ def _print(session: Session, groups: list[Group], format: RunFormat, verify: boo
     if session.written:
         console.print(f"wrote {len(session.written)} file(s): "
                       + ", ".join(str(p) for p in session.written[:4])
-                      + (", ..." if len(session.written) > 4 else ""))
+                      + (", ..." if len(session.written) > 4 else ""), markup=False)
+    if session.failed:
+        console.print(f"{len(session.failed)} input(s) could not be read, the others ran: "
+                      + ", ".join(str(p) for p, _ in session.failed[:6])
+                      + (", ..." if len(session.failed) > 6 else ""), markup=False)
+    if session.moved:
+        taken, chosen = session.moved[0]
+        console.print(f"{taken}.* was taken (an input or an existing file): wrote {chosen}.* "
+                      f"instead" + (f", and {len(session.moved) - 1} more like it"
+                                    if len(session.moved) > 1 else ""), markup=False)
 
 
 RUN_COLUMNS = {"layer": ("left", True, 0), "type": ("left", False, 3), "predicted": ("right", False, 0),
@@ -202,7 +258,8 @@ def _json(session: Session, groups: list[Group], verify: bool) -> dict:
             "runs": [{"input_shape": list(g.input_shape), "inputs": g.images,
                       "memory_estimate_bytes": g.memory, "ms": round(g.seconds * 1e3, 3),
                       "layers": [layer(r) for r in g.rows.values()]} for g in groups],
-            "written": [str(p) for p in session.written]}
+            "written": [str(p) for p in session.written],
+            "failed": [{"input": str(p), "error": reason} for p, reason in session.failed]}
 
 
 def _mean(row) -> float | None:

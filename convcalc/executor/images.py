@@ -11,6 +11,7 @@ channels-first `.npy` arrays, each written whole (a temporary file, then os.repl
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,10 @@ ARRAY_SUFFIXES = (".npy",)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
+# Pillow's decompression-bomb limit (0.25 GiB of 24-bit RGB; 1 GiB as float32 RGB): larger
+# images are refused from their header, before any pixel is decoded
+MAX_PIXELS = 89_478_485
+PIXELS_HINT = "scale the image down first (about 9459x9459 at most)"
 
 
 class ImageError(Exception):
@@ -69,17 +74,39 @@ def load_input(path: Path, channels: int, spatial_rank: int,
 
 def read_image(path: Path, channels: int) -> np.ndarray:
     """(H, W, channels) float32 in [0, 1]."""
+    with open_image(path) as image:
+        bands = _bands(image)
+    return _to_channels(bands, channels, path)
+
+
+@contextmanager
+def open_image(path: Path):
+    """A Pillow image, decoded; refused before decoding past MAX_PIXELS (read from the
+    header), and with one line for an empty, fake or truncated file. No raw warning."""
+    import warnings
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as image:
-            image.load()
-            bands = _bands(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _check_pixels(path, image.size)
+                image.load()
+                yield image
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image Pillow can read",
-                         "use PNG, JPEG, BMP, TIFF or WebP")
-    except (OSError, ValueError, SyntaxError) as err:
-        raise ImageError(f"cannot read {path}: {err}", "is the file complete?")
-    return _to_channels(bands, channels, path)
+                         "use PNG, JPEG, BMP, TIFF or WebP") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: more than {MAX_PIXELS:,} pixels", PIXELS_HINT) from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as err:
+        raise ImageError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}",
+                         "is the file complete?") from None
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} is {width * height:,} pixels, more than "
+                         f"the {MAX_PIXELS:,} convcalc reads", PIXELS_HINT)
 
 
 def _bands(image) -> np.ndarray:
@@ -118,10 +145,14 @@ def _to_channels(bands: np.ndarray, channels: int, path: Path) -> np.ndarray:
 
 
 def _read_array(path: Path, channels: int, spatial_rank: int) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ImageError(f"cannot read {path}: {err}", "save it with numpy.save")
+    try:  # the header first: a declared shape past the limit is refused unread
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+        if array.size > MAX_PIXELS * 4:
+            raise ImageError(f"{path}: array of shape {list(array.shape)}, more than "
+                             f"{MAX_PIXELS * 4:,} numbers", "give a smaller array")
+        array = np.array(array)
+    except (OSError, ValueError, EOFError) as err:
+        raise ImageError(f"cannot read {path}: {err}", "save it with numpy.save") from None
     if array.ndim == spatial_rank + 2 and array.shape[0] == 1:
         array = array[0]
     if (array.ndim != spatial_rank + 1 or array.shape[0] != channels

@@ -64,6 +64,9 @@ class Session:
         self.executor, self.limit, self.text = executor, limit, text
         self.reports = {report.input_shape: report}
         self.written: list[Path] = []
+        self.keep: dict[str, str] = {}  # --save-layer as given -> the layer it names
+        self.failed: list[tuple[Path, str]] = []  # inputs that could not be read, and why
+        self.moved: list[tuple[str, str]] = []  # output names taken -> the names used
 
     @classmethod
     def start(cls, spec: Path, weights_file: Path | None, seed: int, keep: list[str],
@@ -82,7 +85,10 @@ class Session:
         found = read_weights(weights_file) if weights_file else source.weights
         executor, report = prepare(source.file, source.text, found, seed, keep,
                                    str(weights_file or spec), "--save-layer")
-        return cls(spec, executor.report, executor.weights, executor, limit, source.text)
+        session = cls(spec, executor.report, executor.weights, executor, limit, source.text)
+        graph = executor.report.graph
+        session.keep = {name: graph.output_of(name) if graph else name for name in keep}
+        return session
 
     def save_weights(self, path: Path) -> None:
         from convcalc.executor.weights import save_weights
@@ -106,9 +112,14 @@ class Session:
         from convcalc.executor.verify import verifier
 
         files = list_inputs(paths)
-        self.stems = output_stems(files)
+        if out is not None:
+            self.plan, self.moved = plan_outputs(files, out, self.keep)
         check = verifier(self.executor) if verify else None
         limit = self.limit or default_max_memory()
+        if size is not None:  # the memory guard, before any image is resized
+            shape = (self.report.input_shape[0], *size)
+            check_memory(self.report_for(shape, _resize_hint(self.report)), 1, self.weights,
+                         limit)
         groups: dict[tuple, Group] = {}
         with (progress or _no_progress)(len(files)) as advance:
             for batch, names in self._batches(files, size, batch_size, normalize):
@@ -129,13 +140,18 @@ class Session:
     def _batches(self, files, size, batch_size: int, normalize):
         """(N, *spatial, C) batches of consecutive same-sized inputs."""
         import numpy as np
-        from convcalc.executor.images import load_input
+        from convcalc.executor.images import ImageError, load_input
         from convcalc.executor.images import normalize as normalized
 
         channels, rank = self.report.input_shape[0], len(self.report.input_shape) - 1
         pending, names = [], []
         for path in files:
-            sample = normalized(load_input(path, channels, rank, size), normalize)
+            try:
+                sample = normalized(load_input(path, channels, rank, size), normalize)
+            except ImageError as err:  # the others still run; every failure is reported
+                self.failed.append((path, str(err) + (f" (hint: {err.hint})" if err.hint
+                                                      else "")))
+                continue
             if pending and (len(pending) == batch_size or sample.shape != pending[0].shape):
                 yield np.stack(pending), names
                 pending, names = [], []
@@ -147,16 +163,51 @@ class Session:
     def _write(self, out: Path, names: list[Path], result) -> None:
         from convcalc.executor.images import picture, save_npy, save_png
         out.mkdir(parents=True, exist_ok=True)
-        arrays = [("out", result.output), *result.kept.items()]
+        arrays = [(None, result.output), *result.kept.items()]
         for index, path in enumerate(names):
-            for label, batch in arrays:
-                stem = out / f"{self.stems[path]}.{_safe(label)}"
-                save_npy(stem.with_name(stem.name + ".npy"), batch[index])
-                self.written.append(stem.with_name(stem.name + ".npy"))
+            for layer, batch in arrays:
+                npy, png = self.plan[path][layer]
+                save_npy(npy, batch[index])
+                self.written.append(npy)
                 pixels = picture(batch[index])
                 if pixels is not None:
-                    save_png(stem.with_name(stem.name + ".png"), pixels)
-                    self.written.append(stem.with_name(stem.name + ".png"))
+                    save_png(png, pixels)
+                    self.written.append(png)
+
+
+def plan_outputs(files: list[Path], out: Path, keep: dict[str, str]):
+    """input -> {layer (None: the output) -> (.npy path, .png path)}: NAME.out.* and
+    NAME.LAYER.* in `out` (NAME.layer.LAYER.* for a layer named out), distinct, and never an existing file (an input, an earlier
+    run's output): a taken name moves to the next free NAME_1, NAME_2, ...; with the list of
+    (taken name, name chosen instead)."""
+    stems = output_stems(files)
+    taken = {p.resolve() for p in out.iterdir()} if out.is_dir() else set()
+    taken |= {p.resolve() for p in files}
+    plan: dict[Path, dict] = {}
+    moved: list[tuple[str, str]] = []
+    for path in files:
+        labels = {None: "out"}
+        for given, layer in keep.items():  # NAME.LAYER; a layer named out: NAME.layer.out
+            label = _safe(given)
+            labels[layer] = f"layer.{label}" if label in labels.values() else label
+        plan[path] = {layer: _free(out, stems[path], label, taken)
+                      for layer, label in labels.items()}
+        moved += [(str(out / f"{stems[path]}.{label}"), str(npy)[:-4])
+                  for layer, label in labels.items()
+                  for npy, _ in [plan[path][layer]] if npy.name != f"{stems[path]}.{label}.npy"]
+    return plan, moved
+
+
+def _free(out: Path, stem: str, label: str, taken: set[Path]) -> tuple[Path, Path]:
+    """The first of stem.label, stem_1.label, ... whose .npy and .png are both free."""
+    name, count = stem, 0
+    while True:
+        pair = (out / f"{name}.{label}.npy", out / f"{name}.{label}.png")
+        if not any(p.resolve() in taken for p in pair):
+            taken.update(p.resolve() for p in pair)
+            return pair
+        count += 1
+        name = f"{stem}_{count}"
 
 
 def output_stems(files: list[Path]) -> dict[Path, str]:

@@ -141,24 +141,63 @@ def load_weights(path: str | Path, report: Report) -> dict[str, np.ndarray]:
     return check_weights(read_weights(path), report, str(path))
 
 
-def read_weights(path: str | Path) -> dict[str, np.ndarray]:
-    """The named arrays of a .npz archive (numpy.savez's), unchecked."""
-    hint = ("save a PyTorch model's weights with numpy.savez(path, **{name: tensor.numpy() "
+NPZ_HINT = ("save a PyTorch model's weights with numpy.savez(path, **{name: tensor.numpy() "
             "for name, tensor in model.state_dict().items()})")
+
+
+def read_weights(path: str | Path) -> dict[str, "Member"]:
+    """The named arrays of a .npz archive (numpy.savez's), unchecked and unread: each member's
+    .npy header is read (an invalid one is refused, naming file and member); its data only
+    once check_weights has compared the header with the expected shape."""
+    import zipfile
     try:
         with open(path, "rb") as stream:
             magic = stream.read(6)
-        if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":  # zip (.npz) or .npy
-            raise WeightsError(f"{path} is not an .npz archive (numpy.savez writes one)", hint)
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise WeightsError(f"{path} holds one array, not an .npz archive of named arrays", hint)
-        with archive:
-            return {key: archive[key] for key in archive.files}
+        if magic == b"\x93NUMPY":
+            raise WeightsError(f"{path} holds one array, not an .npz archive of named arrays",
+                               NPZ_HINT)
+        if magic[:4] != b"PK\x03\x04":  # zip (.npz)
+            raise WeightsError(f"{path} is not an .npz archive (numpy.savez writes one)", NPZ_HINT)
+        with zipfile.ZipFile(path) as archive:
+            return {info.filename.removesuffix(".npy"): Member.of(Path(path), archive, info)
+                    for info in archive.infolist()}
     except FileNotFoundError:
-        raise WeightsError(f"weights file {path} does not exist")
-    except (OSError, ValueError, zlib.error, EOFError, KeyError) as err:
-        raise WeightsError(f"cannot read weights {path}: {err}", hint)
+        raise WeightsError(f"weights file {path} does not exist") from None
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
+        raise WeightsError(f"cannot read weights {path}: {err}", NPZ_HINT) from None
+
+
+class Member:
+    """One .npy member of an .npz: its header's shape and dtype; read() loads the data."""
+
+    def __init__(self, path: Path, name: str, shape: tuple[int, ...], dtype):
+        self.path, self.name, self.shape, self.dtype = path, name, shape, dtype
+
+    @classmethod
+    def of(cls, path: Path, archive, info) -> "Member":
+        fmt = np.lib.format
+        try:
+            with archive.open(info) as stream:
+                version = fmt.read_magic(stream)
+                read = fmt.read_array_header_1_0 if version == (1, 0) else \
+                    fmt.read_array_header_2_0
+                shape, _, dtype = read(stream)
+        except (OSError, ValueError, EOFError, SyntaxError, zlib.error) as err:
+            raise WeightsError(f"cannot read weights {path}: member {info.filename} is not a "
+                               f".npy array: {err}", NPZ_HINT) from None
+        if dtype.hasobject:
+            raise WeightsError(f"cannot read weights {path}: member {info.filename} holds "
+                               f"Python objects (pickled data is never loaded)", NPZ_HINT)
+        return cls(path, info.filename, tuple(shape), dtype)
+
+    def read(self) -> np.ndarray:
+        import zipfile
+        try:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.name) as stream:
+                return np.lib.format.read_array(stream, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise WeightsError(f"cannot read weights {self.path}: member {self.name}: {err}",
+                               NPZ_HINT) from None
 
 
 def check_weights(found: dict, report: Report, source: str) -> dict[str, np.ndarray]:
@@ -172,13 +211,14 @@ def check_weights(found: dict, report: Report, source: str) -> dict[str, np.ndar
     out = fixed_weights(report)
     for key, shape in expected.items():
         if key in found:
-            array = found[key]
+            array = found[key]  # an array, or a .npz Member: checked by its header first
             if tuple(array.shape) != shape:
                 raise WeightsError(f"{source}: {key}: expected shape {list(shape)}, got "
                                    f"{list(array.shape)}", "check the spec's layer against the "
                                    "model that saved the weights")
             if array.dtype.kind not in "fiub":
                 raise WeightsError(f"{source}: {key}: expected numbers, got dtype {array.dtype}")
+            array = array.read() if isinstance(array, Member) else array
             out[key] = array if key.endswith(OPTIONAL_KEYS) else array.astype(np.float32)
     missing = [key for key in expected if key not in out and not key.endswith(OPTIONAL_KEYS)]
     if missing:
