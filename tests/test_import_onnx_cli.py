@@ -84,6 +84,11 @@ def test_symbolic_sizes_need_input(tmp_path):
     assert cli("check", path, "--input", "3x32x32").exit_code == 0
 
 
+def test_vector_input_is_refused_in_one_line(tmp_path):
+    path = build(tmp_path / "v.onnx", [node("Relu", ["x"])], (1, 5))
+    expect_one_line(path, "at least one spatial axis")
+
+
 def test_unsupported_lists_every_operator(tmp_path):
     nodes = [node("Conv", ["x", "w"], "c"), node("Erf", ["c"], "t1"), node("Erf", ["t1"], "t2"),
              node("Sin", ["t2"], "s"), node("Hardmax", ["s"])]

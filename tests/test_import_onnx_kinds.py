@@ -137,7 +137,6 @@ def test_activations(tmp_path, op, opset, attrs, kind):
                                            ("Div", False, "div"), ("Div", True, "rdiv"),
                                            ("Pow", False, "pow")])
 def test_scalar_constants(tmp_path, op, first, kind):
-    inputs = ["k", "c"] if first else ["c", "k"]
     value = np.float32(2.0 if op == "Pow" else 0.37)
     nodes = [CONV, node("Sigmoid", ["c"], "sg"), node(op, ["sg" if op == "Pow" else "c",
                                                           "k"] if not first else

@@ -17,7 +17,8 @@ from onnx_oracle import assert_close, convcalc_run, onnxruntime_run  # noqa: E40
 from test_import_torch import build, hooked_shapes  # noqa: E402
 
 FAST = ["resnet18", "mobilenet_v2"]
-SLOW = ["resnet50", "vgg16", "alexnet", "mobilenet_v3_large", "squeezenet1_0", "vgg11", "densenet121",
+SLOW = ["resnet50", "vgg16", "alexnet", "mobilenet_v3_large", "squeezenet1_0", "vgg11",
+        "densenet121",
         "efficientnet_b0", "regnet_y_400mf", "googlenet", "mnasnet0_5", "shufflenet_v2_x1_0"]
 KWARGS = {"googlenet": {"aux_logits": False, "init_weights": False}}
 

@@ -24,9 +24,9 @@ import numpy as np
 
 from convcalc.interop import Imported, ImportFailure, Unsupported
 from convcalc.interop import onnx_ops as ops
-from convcalc.interop import onnx_ops_tensor  # noqa: F401 - fills the table's second part
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
+from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
 
@@ -67,9 +67,10 @@ def _input_shape(model, input: tuple[int, ...] | None, source: str):
         raise ImportFailure(source, f"input {graph_input.name} is not a float32 tensor")
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
             for d in tensor.shape.dim]
-    if len(dims) < 2:
+    if len(dims) < 3:
         raise ImportFailure(source, f"input {graph_input.name} has shape {dims}; convcalc "
-                            "needs (batch, channels, ...)")
+                            "networks take (batch, channels, *spatial), at least one spatial "
+                            "axis", "a vector input [N, F] can be given as [N, F, 1]")
     declared = dims[1:]
     if input is not None:
         if len(input) == len(declared) - 1:
@@ -231,7 +232,7 @@ class _Conversion:
             kind = "silu" if node.op_type == "Sigmoid" else "hardswish"
             if kind == "hardswish":
                 try:
-                    ops.hardsigmoid(self._node(node))
+                    hardsigmoid(self._node(node))
                 except ops.NotConvertible:
                     return
             self.fused[after] = (kind, node)
@@ -293,9 +294,9 @@ class _Conversion:
         if index in self.fused:
             kind, first = self.fused[index]
             if kind == "linear":
-                matmul, bias = first
-                layer = ops.matmul(self._node(matmul), bias)
-                return layer, [i for i in matmul.input if i in self.names]
+                matmul_node, bias = first
+                layer = matmul(self._node(matmul_node), bias)
+                return layer, [i for i in matmul_node.input if i in self.names]
             return {"type": kind}, [first.input[0]]
         converter = ops.find(node.op_type, self.opset)
         if converter is None:

@@ -7,9 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcalc.interop.onnx_ops import (SAME, WEIGHTS, NotConvertible, OnnxNode, _computed_shape,
-                                       _floats, _reduce_axes, _text, converter, f32,
-                                       without_defaults)
+from convcalc.interop.onnx_ops import (
+    SAME,
+    WEIGHTS,
+    NotConvertible,
+    OnnxNode,
+    _floats,
+    _text,
+    converter,
+    f32,
+    without_defaults,
+)
+from convcalc.interop.onnx_ops_dense import _clip, _computed_shape, linear_layer
+from convcalc.interop.onnx_ops_dense import clip_inputs as _clip_bounds
+from convcalc.interop.onnx_ops_resample import _reduce_axes
 
 INT64_MAX = 2**63 - 1
 
@@ -191,7 +202,6 @@ def space_to_depth(node: OnnxNode) -> list:
 def matmul(node: OnnxNode, bias: np.ndarray | None = None) -> dict:
     """x @ W with W a constant matrix -> linear (weight W.T, the bias of a following Add);
     two network tensors -> matmul."""
-    from convcalc.interop.onnx_ops import linear_layer
     if all(c is None for c in node.consts[:2]):
         return {"type": "matmul"}
     w = node.need_const(1, "the second operand")
@@ -305,15 +315,13 @@ def _per_channel(node: OnnxNode, constant: np.ndarray) -> bool:
 
 @converter("Clip")
 def clip(node: OnnxNode) -> dict:
-    from convcalc.interop.onnx_ops import _clip
     return _clip_or_hardtanh(node, node.attr("min"), node.attr("max"), _clip)
 
 
 @converter("Clip", since=11)
 def clip_inputs(node: OnnxNode) -> dict:
-    from convcalc.interop.onnx_ops import _clip, clip_inputs as older
     try:
-        return older(node)
+        return _clip_bounds(node)
     except NotConvertible:
         low, high = node.const(1), node.const(2)
         return _clip_or_hardtanh(node, None if low is None else _floats(low),
