@@ -15,7 +15,6 @@ weights the file's, or the import fails naming the layer.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,11 @@ from convcalc.interop import onnx_ops as ops
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
+from convcalc.interop.onnx_shapes import infer_shapes
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
 
 INPUT = "input"
-SMALL_TENSOR = 64  # initializers of at most this many elements are given to shape inference
 
 
 def import_onnx(path: Path, input: tuple[int, ...] | None = None) -> Imported:
@@ -39,7 +38,7 @@ def import_onnx(path: Path, input: tuple[int, ...] | None = None) -> Imported:
     source = str(path)
     model, opset = load_model(path)
     shape, note = _input_shape(model, input, source)
-    values = _infer(model, shape, source)
+    values = infer_shapes(model, shape, opset, source)
     converted = _Conversion(model.graph, values, opset, source).run()
     spec = {"name": safe_name(Path(path).stem, set()),
             "description": f"imported from {Path(path).name} (ONNX opset {opset})",
@@ -97,55 +96,6 @@ def _input_shape(model, input: tuple[int, ...] | None, source: str):
         d.Clear()
         d.dim_value = size
     return shape, note
-
-
-def _infer(model, shape: tuple[int, ...], source: str) -> dict[str, tuple[int, ...] | None]:
-    """Every value's shape (batch included) from onnx.shape_inference at batch 1."""
-    import onnx
-    try:
-        inferred = onnx.shape_inference.infer_shapes(_without_weights(model), check_type=False,
-                                                     strict_mode=False, data_prop=True)
-    except Exception as err:  # noqa: BLE001 - onnx's checker errors: reported, one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ImportFailure(source, f"ONNX shape inference fails at input "
-                            f"{'x'.join(map(str, (1, *shape)))}: {first}",
-                            "check the file with onnx.checker, or give another --input") \
-            from None
-    shapes: dict[str, tuple[int, ...] | None] = {}
-    graph = inferred.graph
-    for info in (*graph.input, *graph.value_info, *graph.output):
-        dims = info.type.tensor_type.shape.dim if info.type.HasField("tensor_type") else []
-        known = info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape")
-        sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-        shapes[info.name] = tuple(sizes) if known and None not in sizes else None
-    return shapes
-
-
-def _without_weights(model):
-    """The model with its large initializers as typed inputs: the same shapes for shape
-    inference, without serialising the weights to it (small ones stay, for the shape
-    arithmetic data propagation reads). Declared output and intermediate shapes are left
-    out: they hold the file's own batch and sizes, not the ones imported at."""
-    from onnx import ModelProto, helper
-    light = ModelProto()
-    light.ir_version, light.domain = model.ir_version, model.domain
-    light.opset_import.extend(model.opset_import)
-    light.functions.extend(model.functions)
-    graph, source = light.graph, model.graph
-    graph.name = source.name
-    graph.node.extend(source.node)
-    graph.input.extend(source.input)
-    for output in source.output:  # declared at the file's batch and sizes: inferred anew
-        graph.output.append(helper.make_tensor_value_info(
-            output.name, output.type.tensor_type.elem_type, None))
-    listed = {i.name for i in source.input}
-    for tensor in source.initializer:
-        if math.prod(tensor.dims) <= SMALL_TENSOR:
-            graph.initializer.append(tensor)
-        elif tensor.name not in listed:
-            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type,
-                                                             list(tensor.dims)))
-    return light
 
 
 class _Conversion:
@@ -265,14 +215,17 @@ class _Conversion:
         if result is None:
             self.unsupported.add(node.op_type, label)
             result = ops.SAME
-        if result == ops.SAME:
-            if sources:
-                self.names[node.output[0]] = self.names[sources[0]]
+        if result == ops.SAME:  # (or unsupported: its outputs still depend on the input,
+            if sources:        # so that what follows is converted and listed for itself)
+                for output in node.output:
+                    self.names[output] = self.names[sources[0]]
             return
         layers = result if isinstance(result, list) else [result]
         missing = next((m for m in map(_missing, layers) if m), "")
         if missing:
             self.unsupported.add(f"{node.op_type}: convcalc has no {missing}", label)
+            for output in node.output:
+                self.names[output] = self.names[sources[0]]
             return
         named_by = self.fused[index][1][0] if self.fused.get(index, ("",))[0] == "linear" \
             else None
