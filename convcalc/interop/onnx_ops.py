@@ -216,8 +216,6 @@ def _transpose_pads(node: OnnxNode, kernel, strides, dilations, extra) -> list[l
 def maxpool(node: OnnxNode) -> dict:
     if len(node.out_shapes) > 1 and node.out_shapes[1] is not None:
         raise NotConvertible("the indices output is used")
-    if node.attr("storage_order", 0):
-        raise NotConvertible("storage_order 1")
     kernel = _kernel(node)
     strides, dilations, padding = _window(node, kernel)
     layer = {"type": f"maxpool{len(kernel)}d", "kernel_size": compact(kernel),
