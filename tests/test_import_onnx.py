@@ -326,3 +326,16 @@ def test_constant_nodes_fold(tmp_path):
              node("Identity", ["w0"], "w1"), node("Cast", ["w1"], "w2", to=1),
              node("Conv", ["x", "w2"])]
     check(tmp_path, nodes, (1, 3, 4, 4), kinds=["conv2d"])
+
+
+def test_gelu_as_pytorch_writes_it_before_opset_20(tmp_path):
+    """x * 0.5 * (1 + erf(x / sqrt(2))): Div, Erf, Add, Mul, Mul (constants as Constant
+    nodes) is one gelu."""
+    def constant(name, value):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
+            np.array(value, np.float32)))
+    nodes = [node("Conv", ["x", "w"], "c"), constant("k2", 1.4142135381698608),
+             node("Div", ["c", "k2"], "d"), node("Erf", ["d"], "e"), constant("k1", 1.0),
+             node("Add", ["e", "k1"], "a"), node("Mul", ["c", "a"], "m"),
+             constant("kh", 0.5), node("Mul", ["m", "kh"])]
+    check(tmp_path, nodes, (1, 3, 4, 4), {"w": rand(3, 3, 1, 1) * 3}, 17, ["conv2d", "gelu"])

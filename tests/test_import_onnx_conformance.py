@@ -27,8 +27,9 @@ LEFT_OUT = {
     "input is a tensor; as a constant it needs constant arithmetic",
     r"a product (with a constant )?other than input @": "a batched product with a constant",
     r"moves data across the batch axis|moves the batch axis|(reduces|slices|splits) the "
-    r"batch axis|axis 0, the batch axis|does not fit the input|normalises over the batch": "the case's axis 0 is data, "
-    "not a batch; convcalc's axis 0 is the batch axis (imported at 1)",
+    r"batch axis|axis 0, the batch axis|does not fit the input|normalises over the batch":
+        "the case's axis 0 is data, not a batch; convcalc's axis 0 is the batch axis "
+        "(imported at 1)",
     r"convcalc has no (kind|parameter)": "a kind this convcalc does not have (yet)",
     r"a constant of shape .* broadcasts|with a constant of shape": "the case's second input "
     "is a tensor; as a constant it is an element-wise tensor constant, which no kind holds",

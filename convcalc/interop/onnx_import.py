@@ -26,6 +26,7 @@ from convcalc.interop import onnx_ops as ops
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
+from convcalc.interop.onnx_patterns import find_gelu
 from convcalc.interop.onnx_shapes import infer_shapes
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
@@ -121,8 +122,14 @@ class _Conversion:
 
     def run(self) -> _Conversion:
         nodes = list(self.graph.node)
+        for last, (x, inner) in find_gelu(nodes, self._scalars(nodes)).items():
+            self.fused[last] = ("gelu", x)
+            self.skipped.update(inner)
         for index, node in enumerate(nodes):
             if index in self.skipped:
+                dynamic = [i for i in node.input if i in self.names]
+                for output in node.output[:1] if dynamic else ():
+                    self.names.setdefault(output, self.names[dynamic[0]])
                 continue
             dynamic = [i for i in node.input if i in self.names]
             if not dynamic and foldable(node):
@@ -158,6 +165,15 @@ class _Conversion:
         self.consts[node.output[0]] = shape_slice(self.shapes_of[node.input[0]], node)
 
     # -- patterns ----------------------------------------------------------------------------
+
+    def _scalars(self, nodes) -> dict:
+        """Initializers and Constant nodes' values, for patterns found before converting."""
+        from onnx import numpy_helper
+        found = dict(self.consts)
+        for node in nodes:
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].HasField("t"):
+                found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        return found
 
     def _find_fusion(self, index: int, nodes) -> None:
         """MatMul(x, W) + Add(b) -> linear; x * Sigmoid(x) -> silu; x * HardSigmoid(x)
@@ -250,7 +266,7 @@ class _Conversion:
                 matmul_node, bias = first
                 layer = matmul(self._node(matmul_node), bias)
                 return layer, [i for i in matmul_node.input if i in self.names]
-            return {"type": kind}, [first.input[0]]
+            return {"type": kind}, [first if isinstance(first, str) else first.input[0]]
         converter = ops.find(node.op_type, self.opset)
         if converter is None:
             return None, sources
