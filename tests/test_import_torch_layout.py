@@ -19,8 +19,8 @@ from convcalc.layers import REGISTRY  # noqa: E402
 NEEDED = {"slice", "split", "chunk", "reshape", "permute", "transpose", "sum", "mean",
           "layer_scale", "sub", "rsub", "pow", "layernorm", "layernorm2d", "matmul", "stack",
           "pixel_shuffle"}
-pytestmark = pytest.mark.skipif(not NEEDED <= set(REGISTRY),
-                                reason="the layout and math kinds are not registered")
+needs_kinds = pytest.mark.skipif(not NEEDED <= set(REGISTRY),
+                                 reason="the layout and math kinds are not registered")
 
 
 class Everything(nn.Module):
@@ -46,6 +46,7 @@ class Everything(nn.Module):
         return self.shuffle(z * w).sum(1, keepdim=True) + s.sum(1, keepdim=True)
 
 
+@needs_kinds
 def test_every_spelling_imports_and_runs_as_pytorch():
     torch.manual_seed(0)
     model = Everything().eval()
@@ -72,7 +73,11 @@ def test_every_spelling_imports_and_runs_as_pytorch():
 def test_batch_axis_is_refused():
     class Batchy(nn.Module):
         def forward(self, x):
-            return x[1:] + torch.cat([x, x], 0)[:1]
+            return x[1:] + torch.cat([x, x], 0)[:1] + x.sum(0) + x.view(-1)[:1]
 
-    with pytest.raises(Exception, match="batch axis"):
+    with pytest.raises(Exception, match="cannot import 6 node") as err:
         import_module(Batchy(), (3, 4, 4))
+    for words in ("slicing the batch axis x3", "concatenating along the batch axis x1 (cat)",
+                  "dim [0] includes the batch axis x1 (sum_1)",
+                  "a reshape that merges the batch axis with others x1 (view)"):
+        assert words in str(err.value)

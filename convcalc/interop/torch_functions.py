@@ -103,6 +103,8 @@ def _f_flatten(call: Call) -> dict:
 
 def _cat(call: Call) -> dict | str:
     tensors = call.get("tensors")
+    if call.get("dim") % (len(call.in_shapes[0]) + 1) == 0:
+        raise NotConvertible("concatenating along the batch axis")
     if len(tensors) == 1:
         return SAME
     return without_defaults({"type": "concat", "dim": call.get("dim")}, dim=1)

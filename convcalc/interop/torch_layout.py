@@ -14,6 +14,7 @@ refused (a spec describes one sample).
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Callable
 
@@ -82,8 +83,9 @@ def _reshape(call: Call) -> dict:
     out = call.out_shape
     if not target or target[0] not in (-1, 1) or out is None:
         raise NotConvertible("a reshape that does not keep the batch axis first")
-    if target[0] == -1 and -1 in target[1:]:
-        raise NotConvertible("two -1 sizes")
+    if target[0] == -1 and (-1 in target[1:] or math.prod(target[1:]) != math.prod(
+            call.in_shapes[0])):
+        raise NotConvertible("a reshape that merges the batch axis with others")
     if len(target) == 2 and target[1] == -1:
         return {"type": "flatten"}
     shape = [-1 if t == -1 else o for t, o in zip(target[1:], out)]
