@@ -262,6 +262,11 @@ class _Builder:
                     self.error("invalid-value", f"{type_name} needs {key!r}", entry.pos, full,
                                f"add {key}: ..." + (f" ({p.doc})" if p.doc else ""))
                 continue
+            if raw is None and p.default is REQUIRED:
+                ok = False
+                self.error("invalid-value", f"{key}: needs a value; got null", where, full,
+                           f"give {key} a value" + (f" ({p.doc})" if p.doc else ""))
+                continue
             if raw is not _FAILED and raw is not None:
                 try:
                     raw = read_value(p, raw, kind.ndim)
@@ -434,13 +439,16 @@ def _resolved(full_name: str) -> str:
     return _RESOLVED + full_name
 
 
-def read_input_shape(spec: Spec, found: list[Diagnostic]) -> tuple[int, ...] | None:
-    value = spec.input
+def read_input_shape(spec: Spec, found: list[Diagnostic],
+                     override: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+    """The input shape (the override, e.g. --input, or the spec's): 2 to 4 positive ints."""
+    value = list(override) if override is not None else spec.input
     if (isinstance(value, list) and 2 <= len(value) <= 4
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            and all(_positive(v) for v in value)):
         return tuple(value)
-    found.append(diag("invalid-value", f"input must be [C, L], [C, H, W] or [C, D, H, W] with "
-                      f"positive integers; got {value!r}", "e.g. input: [3, 224, 224]")
+    what = "the input (with --input)" if override is not None else "input"
+    found.append(diag("invalid-value", f"{what} must be [C, L], [C, H, W] or [C, D, H, W] "
+                      f"with positive integers; got {value!r}", "e.g. input: [3, 224, 224]")
                  .at(spec.file, spec.input_pos.line, spec.input_pos.column))
     return None
 
@@ -448,7 +456,7 @@ def read_input_shape(spec: Spec, found: list[Diagnostic]) -> tuple[int, ...] | N
 def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph:
     """Spec -> Graph. Findings are collected in Graph.diagnostics, never raised."""
     builder = _Builder(spec)
-    shape = input_shape or read_input_shape(spec, builder.found)
+    shape = read_input_shape(spec, builder.found, input_shape)
     top = _Scope("", [INPUT], {})
     try:
         builder.expand(spec.layers, top)

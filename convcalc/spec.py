@@ -80,6 +80,13 @@ def _line_col(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _char_at(text: str, line: int, col: int) -> str:
+    """The character at 1-based (line, col) of text, or '' past its end."""
+    lines = text.splitlines()
+    row = lines[line - 1] if 0 < line <= len(lines) else ""
+    return row[col - 1] if 0 < col <= len(row) else ""
+
+
 def load_yaml(text: str, file: str) -> Any:
     """Parse YAML text into YMap / YSeq / scalars; a syntax error becomes a SpecError."""
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,8 +101,12 @@ def load_yaml(text: str, file: str) -> Any:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(x) for x in (err.context, err.problem) if x)
-        raise SpecError([diag("yaml-syntax", message or "invalid YAML",
-                              "check indentation, colons and brackets").at(file, line, col)])
+        hint = "check indentation, colons and brackets"
+        if _char_at(text, line, col) == "\t":
+            message, hint = "a tab character: YAML does not allow tabs here", \
+                "indent with spaces, not tabs"
+        raise SpecError([diag("yaml-syntax", message or "invalid YAML", hint)
+                         .at(file, line, col)])
     except yaml.YAMLError as err:
         raise SpecError([diag("yaml-syntax", str(err)).at(file, 1, 1)])
     finally:

@@ -208,7 +208,7 @@ def _parse_range(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*(?:\.\.|-|:)\s*(\d+)\s*", text)
     if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
         fail_usage(f"--range {text!r}: expected LOW..HIGH with 1 <= LOW <= HIGH, e.g. 1..2048")
-    if int(match.group(2)) - int(match.group(1)) > 1_000_000:
+    if int(match.group(2)) - int(match.group(1)) + 1 > 1_000_000:
         fail_usage(f"--range {text!r}: at most a million sizes")
     return int(match.group(1)), int(match.group(2))
 

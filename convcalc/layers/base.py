@@ -205,15 +205,27 @@ def read_value(p: P, value: Any, ndim: int | None) -> Any:
     if reader is None:
         return value
     if ndim is None:  # a kind for any rank: a list sets the axes, a scalar is broadcast later
-        ndim = len(value) if isinstance(value, list) and p.kind != "padding" else 1
-        if p.kind == "padding" and isinstance(value, list):
-            ndim = len(value)
-    out = reader(p, value, ndim)
+        try:
+            out = reader(p, value, len(value) if isinstance(value, list) else 1)
+        except InvalidValue:
+            raise InvalidValue(f"expected {_ANY_RANK.get(p.kind, 'a valid value')}; "
+                               f"got {value!r}") from None
+    else:
+        out = reader(p, value, ndim)
     if p.minimum is not None and out is not None:
         for item in (out if isinstance(out, tuple) else (out,)):
             if isinstance(item, (int, float)) and item < p.minimum:
                 raise InvalidValue(f"must be >= {p.minimum:g}; got {value!r}")
     return out
+
+
+_ANY_RANK = {  # what a kind for any rank takes, the number of axes not known yet
+    "padding": "'same', 'valid', a non-negative integer, or a list with one entry per "
+               "spatial axis, each a non-negative integer or a [before, after] pair",
+    "tuple": "an integer, or a list with one integer per spatial axis",
+    "size": "a positive integer, or a list with one per spatial axis",
+    "scale": "a positive number, or a list with one per spatial axis",
+}
 
 
 def _int(p: P, value: Any, ndim: int) -> int:

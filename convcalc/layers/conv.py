@@ -50,7 +50,15 @@ class _ChannelsMixin:
             raise LayerError("channel-mismatch",
                              f"groups={groups} must divide both in_channels ({channels}) and "
                              f"out_channels ({out})",
-                             f"use a groups value that divides {math.gcd(channels, out)}")
+                             _groups_hint(channels, out))
+
+
+def _groups_hint(channels: int, out: int) -> str:
+    """A groups value that works: a divisor of gcd(in_channels, out_channels)."""
+    common = math.gcd(channels, out)
+    if common == 1:
+        return f"use groups: 1 ({channels} and {out} have no other common divisor)"
+    return f"use groups: {common}, or another divisor of {common}"
 
 
 def nested_shape(value) -> tuple[int, ...] | None:
