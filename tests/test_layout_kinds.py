@@ -156,3 +156,24 @@ def test_reductions_over_spatial_axes_are_whole():
     assert r.layer("m").receptive_field == {"size": [1, 7], "stride": [1, 7],
                                             "padding": [0, 0]}
     assert r.layer("s").receptive_field["size"] == [9, 7]
+
+
+def test_flatten_and_reshape_to_a_vector_are_one_unit_a_partial_flatten_is_unknown():
+    r = report(spec("{type: flatten, name: f}", "{type: reshape, name: r, shape: [-1], "
+                    "inputs: input}", "{type: flatten, name: p, start_dim: 2, inputs: input}",
+                    "{type: flatten, name: same, start_dim: 2, end_dim: 2, inputs: input}"))
+    assert r.layer("f").receptive_field == r.layer("r").receptive_field == {
+        "size": [9, 7], "stride": [9, 7], "padding": [0, 0]}
+    assert r.layer("p").receptive_field is None and "flatten 'p'" in \
+        r.layer("p").receptive_field_unknown
+    assert r.layer("same").receptive_field["size"] == [1, 1]
+
+
+def test_kinds_lists_the_new_kinds_with_their_summaries():
+    out = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["kinds"]).output
+    for name in ("slice", "split", "chunk", "reshape", "view", "unflatten", "permute",
+                 "transpose", "sum", "mean", "amax", "amin", "stack", "matmul", "bmm",
+                 "pixel_shuffle", "depth_to_space", "pixel_unshuffle", "space_to_depth",
+                 "log_softmax"):
+        assert f" {name} " in out, name
+    assert "x[start : end : step]" in out and "torch.cat([x])" in out

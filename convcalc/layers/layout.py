@@ -28,11 +28,12 @@ from convcalc.layers.base import (
 
 def moved_rf(shapes, out) -> list[RFStep] | None:
     """Unknown (None) after spatial axes move, unless the input is one unit (all spatial
-    sizes 1): then every element still sees that unit's region."""
+    sizes 1): then every element still sees that unit's region. A reshape to a vector [F]
+    is flatten: the whole input, one unit, as flatten's field."""
     (shape,) = shapes
     if out is not None and tuple(shape) == tuple(out):  # a reshape to the same shape
         return [RFStep() for _ in shape[1:]]
-    if all(n == 1 for n in shape[1:]):
+    if all(n == 1 for n in shape[1:]) or (out is not None and len(out) == 1):
         return [RFStep(whole=True) for _ in shape[1:]]
     return None
 

@@ -57,7 +57,7 @@ def slice_array(x, dim: int, start: int, length: int, step: int):
 class Slice(Layer):
     """x[..., start:end:step] along `dim` (PyTorch: negatives from the end, bounds clamped)."""
 
-    summary = "x[start:end:step] along dim (PyTorch slicing; torch.narrow, ONNX Slice)"
+    summary = "x[start : end : step] along dim (PyTorch slicing; torch.narrow, ONNX Slice)"
     params = {
         "dim": P("int", 1, doc="PyTorch dim, batch axis included: 1 = channels"),
         "start": P("int", None, doc="first index; negative counts from the end; - = 0"),
