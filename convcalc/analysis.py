@@ -46,6 +46,7 @@ class LayerReport:
     column: int | None = None
     weights: dict[str, Weight] = field(default_factory=dict)
     receptive_field: dict | None = None
+    receptive_field_unknown: str | None = None  # why the field is unknown (moved spatial axes)
 
     @property
     def kind(self) -> str:

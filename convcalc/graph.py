@@ -343,16 +343,47 @@ class _Builder:
                        pos, layer, "a block's inputs are input (= input0), input1, ... in the "
                        "order of the using layer's `inputs:`")
             return None
+        found = self._lookup(name, scope) or self._part(name, scope)
+        if found is not None:
+            return found
+        self.error("unknown-reference", f"no layer named {name!r}", pos, layer,
+                   did_you_mean(name, [INPUT, *scope.local, *self.names, *self.aliases]) or
+                   "name an earlier layer, a block instance, or input")
+        return None
+
+    def _lookup(self, name: str, scope: _Scope) -> str | None:
         if name in scope.local:
             return scope.local[name]
         if name in self.names or name in self.aliases:
             return name
         if scope.prefix and f"{scope.prefix}{name}" in self.names:
             return f"{scope.prefix}{name}"
-        self.error("unknown-reference", f"no layer named {name!r}", pos, layer,
-                   did_you_mean(name, [INPUT, *scope.local, *self.names, *self.aliases]) or
-                   "name an earlier layer, a block instance, or input")
         return None
+
+    def _part(self, name: str, scope: _Scope) -> str | None:
+        """`<split>.<k>`: part k of a split or chunk, a node made on first use."""
+        base, dot, index = name.rpartition(".")
+        found = self._lookup(base, scope) if dot and index.isdigit() else None
+        source = self.names.get(self._final(found)) if found else None
+        if source is None or source.layer is None or not source.layer.yields_parts:
+            return None
+        full = f"{source.name}.{int(index)}"
+        if full not in self.names:
+            part = Node(full, source.type, source.layer.part(int(index)), [source.name],
+                        source.pos, block=source.block)
+            self.names[full] = part
+            self.nodes.append(part)
+        return full
+
+    def _check_parts(self, node: Node, pos: Pos) -> None:
+        """A split or chunk is read through its parts, never as a whole."""
+        for name in node.inputs:
+            source = self.names.get(name)
+            if source is not None and source.layer is not None and source.layer.yields_parts:
+                self.error("invalid-value", f"{name!r} is a {source.type}: name its parts, "
+                           f"{name}.0, {name}.1, ...", pos, node.name,
+                           f"e.g. inputs: [{name}.0]")
+                node.layer = None
 
     def resolve(self) -> None:
         """Resolve every node's inputs and references now that all names are known."""
@@ -361,6 +392,7 @@ class _Builder:
             node.inputs = [self._final(r) for r in resolved if r is not None]
             if len(resolved) != len(node.inputs):
                 node.layer = None
+            self._check_parts(node, inputs[0][1] if inputs else node.pos)
             for param, target in refs.items():
                 found = self._resolve_name(target, scope, node.pos, node.name)
                 if found is None:

@@ -23,6 +23,13 @@ paths are aligned (equal S and centre offset -P + (r-1)/2); with unequal strides
 path's field. Misaligned paths give `misaligned-merge`. A path broadcast along an axis (size
 1 against more, a squeeze-excitation gate) adds its fixed region to every unit.
 
+After a layer that moves or mixes spatial axes (reshape, permute or transpose of spatial
+axes, a partial flatten, matmul, stack, a reduction that drops some spatial axes) the field
+is unknown: `Layer.rf_steps` returns None, the Field carries the reason, and every layer
+that reads it, merges included, is unknown too. Nothing is guessed. A tensor already
+collapsed to one unit (global pooling) stays collapsed through such layers: every element
+still sees at most that unit's region.
+
 Assumptions: zero padding (reflect, replicate and circular padding read pixels mirrored
 from inside the image near its borders); a concat along a spatial axis is not modelled.
 """
@@ -86,6 +93,7 @@ class Field:
 
     axes: tuple[AxisField, ...]
     collapsed: bool = False
+    unknown: str | None = None  # why the field is unknown (then `axes` is empty)
 
     def as_dict(self) -> dict:
         """The json form: numbers per spatial axis, fractions as floats."""
@@ -135,7 +143,9 @@ def annotate(report: "Report") -> None:
     fields, notes = receptive_fields(report)
     for layer in report.layers:
         field = fields.get(layer.name)
-        layer.receptive_field = field.as_dict() if field is not None else None
+        known = field is not None and field.unknown is None
+        layer.receptive_field = field.as_dict() if known else None
+        layer.receptive_field_unknown = field.unknown if field is not None else None
     report.diagnostics.extend(notes)
 
 
@@ -157,6 +167,8 @@ def receptive_fields(report: "Report") -> tuple[dict[str, Field], list[Diagnosti
         if field is None:
             continue
         fields[node.name] = field
+        if field.unknown:
+            continue
         unit = None if covered else covering_unit(field, shapes[node.name], image)
         if unit is not None:
             covered = True
@@ -173,12 +185,18 @@ def node_field(node: Node, shapes: dict, fields: dict, ndim: int):
     paths = [fields.get(name) for name in node.inputs]
     if node.layer is None or out is None or None in ins or None in paths:
         return None, []
+    lost = next((p for p in paths if p.unknown), None)
+    if lost is not None:  # unknown upstream: unknown here, for the same reason
+        return lost, []
     steps = None
     if not all(p.collapsed for p in paths):
         try:
             steps = node.layer.rf_steps(ins, out)
         except Exception:  # noqa: BLE001 - a rule that cannot run leaves the field unknown
             return None, []
+        if steps is None:
+            return Field((), unknown=f"unknown after {node.type} {node.name!r}, which moves "
+                                     f"or mixes spatial axes"), []
         if len(steps) != ndim:
             return None, []
     stacked = [p if p.collapsed else

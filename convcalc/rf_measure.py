@@ -120,7 +120,8 @@ def _position_wise(node, shapes, weights) -> bool:
         return False
     if any(len(w.shape) > 1 for w in weights.values()):
         return False
-    return all(step == RFStep() for step in node.layer.rf_steps([shape], out))
+    steps = node.layer.rf_steps([shape], out)
+    return steps is not None and all(step == RFStep() for step in steps)
 
 
 def executor_run(report, layer: str) -> LayerRun:

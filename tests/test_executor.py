@@ -24,6 +24,7 @@ from convcalc.executor.runner import Executor, RunError, check_memory, estimate_
 from convcalc.executor.verify import TOLERANCE, verifier
 from convcalc.executor.weights import expected_weights, initial_weights
 from convcalc.layers import REGISTRY
+from layout_cases import LAYOUT_CASES
 from oracle import reference as R
 
 try:
@@ -372,6 +373,8 @@ CASES = [
     Case("coord_channels_3d", (1, 2, 3, 4), "{type: coord_channels}",
          lambda x, w: R.coord_channels(x), lambda x, w: _coords_t(x, False)),
 ]
+
+CASES += [Case(*case) for case in LAYOUT_CASES]  # slicing, layout, reductions, matmul, stack
 
 
 def test_every_layer_kind_has_a_case():

@@ -18,7 +18,8 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 # smaller inputs that each spec accepts cleanly (convcalc sizes lists them); others run as is
 REDUCED = {"alexnet": (3, 96, 96), "vgg16": (3, 64, 64), "resnet18": (3, 64, 64),
            "resnet50": (3, 64, 64), "mobilenet_v2": (3, 64, 64), "unet": (1, 188, 188),
-           "yolov3_tiny": (3, 96, 96), "edges": (3, 48, 48), "resnet34": (3, 64, 64)}
+           "yolov3_tiny": (3, 96, 96), "edges": (3, 48, 48), "resnet34": (3, 64, 64),
+           "cspdarknet53": (3, 32, 32)}
 
 
 def deepest_layer_with_units(report) -> str:

@@ -108,7 +108,9 @@ def _print(reports, format: Format) -> None:
 @app.command()
 def kinds() -> None:
     """List the layer kinds a spec may use, with their parameters (required ones first)."""
+    from rich.markup import escape
     from rich.table import Table
+
     from convcalc.layers import REGISTRY
 
     table = Table(header_style="bold", show_lines=False)
@@ -118,7 +120,8 @@ def kinds() -> None:
     for name, kind in REGISTRY.items():
         by_class.setdefault(kind.cls, []).append(name)
     for cls, names in sorted(by_class.items(), key=lambda item: sorted(item[1])[0]):
-        table.add_row(_names_text(sorted(names)), cls.summary, _params_text(cls.params))
+        table.add_row(_names_text(sorted(names)), escape(cls.summary),  # x[a:b] is no markup
+                      escape(_params_text(cls.params)))
     console().print(table)
 
 

@@ -35,7 +35,7 @@ def rf(
     spec: Path = typer.Argument(..., help="spec file (YAML), or an ONNX model (.onnx)", show_default=False),
     layer: Optional[str] = typer.Option(None, "--layer", "-l",
                                         help="layer name (default: the last layer with "
-                                             "spatial axes)"),
+                                             "spatial axes and a known field)"),
     unit: Optional[str] = typer.Option(None, "--unit", "-u",
                                        help="output unit I,J (default: the corner units and "
                                             "the centre unit)"),
@@ -111,9 +111,16 @@ def _layer_name(report, fields, wanted: str | None) -> str:
             hint = did_you_mean(wanted, known) if wanted not in known else None
             reason = "has no layer" if wanted not in known else "has no receptive field for"
             fail_usage(f"{report.file} {reason} {wanted!r}" + (f"; {hint}" if hint else ""))
+        if fields[wanted].unknown:
+            fail_usage(f"{report.file}: the receptive field of {wanted!r} is "
+                       f"{fields[wanted].unknown}; name a layer before it")
         return wanted
-    spatial = [layer.name for layer in report.layers
-               if layer.name in fields and not fields[layer.name].collapsed]
+    spatial = [layer.name for layer in report.layers if layer.name in fields
+               and not fields[layer.name].collapsed and not fields[layer.name].unknown]
+    if not spatial and fields.get(report.layers[-1].name, None) is not None \
+            and fields[report.layers[-1].name].unknown:
+        fail_usage(f"{report.file}: the receptive field of {report.layers[-1].name!r} is "
+                   f"{fields[report.layers[-1].name].unknown}; name a layer before it")
     return spatial[-1] if spatial else report.layers[-1].name
 
 

@@ -12,7 +12,7 @@ PyTorch definition (tests/test_kernels_vs_torch.py checks each against torch.nn.
         weight (*out, Cout, Cin, *k), bias (Cout, *out)
     max_pool, avg_pool, adaptive_avg_pool, adaptive_max_pool, max_unpool
     upsample(x, size, mode, align_corners), channel_shuffle, coord_channels, pad
-    batch_norm, group_norm, local_response_norm, linear, softmax, ACTIVATIONS[name](x, **params)
+    batch_norm, group_norm, local_response_norm, linear, softmax, log_softmax, ACTIVATIONS[name](x, **params)
 
 The implementations live in kernels_common (pad, the window view), kernels_conv,
 kernels_pool, kernels_resample and kernels_pointwise; this module is the public surface.
@@ -24,7 +24,7 @@ from convcalc.executor.kernels_conv import (
     locally_connected,
 )
 from convcalc.executor.kernels_pointwise import (
-    ACTIVATIONS, batch_norm, group_norm, linear, local_response_norm, softmax,
+    ACTIVATIONS, batch_norm, group_norm, linear, local_response_norm, log_softmax, softmax,
 )
 from convcalc.executor.kernels_pool import (
     adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, max_unpool,
@@ -35,6 +35,6 @@ __all__ = [
     "ACTIVATIONS", "ConvWeight", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool",
     "batch_norm", "channel_shuffle", "conv", "conv_prepared_weight", "conv_transpose",
     "conv_transpose_prepared_weight", "coord_channels", "group_norm", "linear",
-    "local_response_norm", "locally_connected", "max_pool", "max_unpool", "pad", "softmax",
+    "local_response_norm", "locally_connected", "log_softmax", "max_pool", "max_unpool", "pad", "softmax",
     "upsample", "window_view",
 ]

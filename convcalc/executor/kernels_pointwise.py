@@ -167,3 +167,10 @@ def softmax(x, axis):
     x = as_float32(x)
     shifted = np.exp(x - x.max(axis=axis, keepdims=True))
     return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis):
+    """out = (x - max) - log(sum(exp(x - max))) along `axis`."""
+    x = as_float32(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

@@ -416,3 +416,12 @@ REFERENCES = {
     channels.ChannelShuffle: channel_shuffle_value, channels.CoordChannels: coord_channels_value,
     resample.Upsample: upsample_value, resample.Pad: pad_value, resample.Crop: crop_value,
 }
+
+
+def _layout_references() -> None:
+    """The layout, slicing, reduction, matmul and stack kinds' references (their module)."""
+    from convcalc.executor.verify_layout import REFERENCES as LAYOUT
+    REFERENCES.update(LAYOUT)
+
+
+_layout_references()

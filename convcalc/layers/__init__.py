@@ -1,7 +1,7 @@
 """Layer kinds, one module per family; importing this package fills the registry."""
 
-from convcalc.layers import (activation, channels, conv, dense, merge, norm,  # noqa: F401
-                             pool, resample)
+from convcalc.layers import (activation, channels, conv, dense, layout, merge,  # noqa: F401
+                             norm, pool, reduce, resample, slicing, tensor_ops)
 from convcalc.layers.base import REGISTRY, Kind, Layer
 
 __all__ = ["REGISTRY", "Kind", "Layer"]

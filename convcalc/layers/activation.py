@@ -117,6 +117,18 @@ class Softmax(Elementwise):
         return softmax(x, channels_last_axis(self.dim, x.ndim))
 
 
+@register("log_softmax")
+class LogSoftmax(Softmax):
+    summary = "log(softmax(x)) along dim (PyTorch dim, batch axis included: 1 = channels)"
+    flops_per_element = 5  # max, subtract, exp, sum, log and subtract (the log once per line)
+
+    def forward(self, inputs, params, refs):
+        from convcalc.executor.kernels import log_softmax
+        from convcalc.executor.layout import channels_last_axis
+        (x,) = inputs
+        return log_softmax(x, channels_last_axis(self.dim, x.ndim))
+
+
 @register("dropout")
 class Dropout(Elementwise):
     summary = "the identity at inference (p is kept for the record)"

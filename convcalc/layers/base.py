@@ -87,6 +87,7 @@ class Layer:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     summary: ClassVar[str] = ""
+    yields_parts: ClassVar[bool] = False  # split, chunk: other layers read `<name>.<k>`
 
     def __init__(self, type_name: str, ndim: int | None, values: dict[str, Any]):
         self.type = type_name
@@ -104,8 +105,9 @@ class Layer:
         """state_dict suffix -> Weight (PyTorch names: weight, bias, running_mean, ...)."""
         return {}
 
-    def rf_steps(self, shapes: list[Shape], out: Shape) -> list[RFStep]:
-        """Receptive-field step per spatial axis; element-wise layers keep k = s = 1."""
+    def rf_steps(self, shapes: list[Shape], out: Shape) -> list[RFStep] | None:
+        """Receptive-field step per spatial axis; element-wise layers keep k = s = 1.
+        None: the field is unknown after this layer (it moves or mixes spatial axes)."""
         return [RFStep() for _ in out[1:]]
 
     def ref_params(self) -> dict[str, str]:
@@ -157,6 +159,25 @@ class Layer:
             raise LayerError("invalid-value", f"{name} has {len(value)} entries but the input "
                              f"has {axes} spatial axes", f"give {axes} values, or one for all")
         return value
+
+
+def sample_axis(dim: int, shape: Shape, param: str = "dim", extra: int = 0) -> int:
+    """PyTorch dim (batch axis included: 0 = batch, 1 = channels; negatives count from the
+    end) -> the axis of the per-sample shape: dim % (len(shape) + 1 + extra) - 1.
+
+    `extra` widens the range by new axes (stack and unflatten insert one). Dim 0 is refused:
+    convcalc shapes are per sample."""
+    rank = len(shape) + 1 + extra
+    if not -rank <= dim < rank:
+        raise LayerError("invalid-value", f"{param} {dim} is out of range for a {rank}-axis "
+                         f"tensor (dims count the batch axis, as in PyTorch: the per-sample "
+                         f"shape is {list(shape)})", f"use {param}: 1 .. {rank - 1}, or "
+                         f"-1 .. -{rank - 1}")
+    if dim % rank == 0:
+        raise LayerError("invalid-value", f"{param} {dim} is the batch axis; convcalc shapes "
+                         f"are per sample, so an operation along the batch is not described",
+                         "dims count the batch axis: 1 is channels, 2 the first spatial axis")
+    return dim % rank - 1
 
 
 def _rank_words(rank: int) -> str:
@@ -335,5 +356,5 @@ def enclosing_rf(windows: Sequence[tuple[int, int]], stride: Fraction) -> RFStep
 __all__ = [
     "Shape", "REQUIRED", "AXIS_NAMES", "AXIS_ENDS", "LayerError", "InvalidValue", "Weight",
     "RFStep", "Inference", "P", "Layer", "Kind", "REGISTRY", "register", "register_ndim",
-    "read_value", "numel", "Severity", "diag", "Fraction", "enclosing_rf",
+    "read_value", "numel", "Severity", "diag", "Fraction", "enclosing_rf", "sample_axis",
 ]

@@ -31,7 +31,13 @@ class Flatten(Layer):
         return Inference(tuple(out), 0, 0)
 
     def rf_steps(self, shapes, out):
-        return [RFStep(whole=True) for _ in shapes[0][1:]]
+        """Whole (one unit) when it flattens to a vector [F]; unknown when spatial axes are
+        merged but others kept ([C, H*W]); unchanged when it merges nothing."""
+        if tuple(shapes[0]) == tuple(out):
+            return [RFStep() for _ in shapes[0][1:]]
+        if len(out) == 1 or all(n == 1 for n in shapes[0][1:]):
+            return [RFStep(whole=True) for _ in shapes[0][1:]]
+        return None
 
     def forward(self, inputs, params, refs):
         """Through channels-first, so the order is PyTorch's and linear weights load as is."""

@@ -88,9 +88,9 @@ class Mul(_Broadcast):
 class Concat(Layer):
     """Join along `dim` (PyTorch dims with the batch axis: 1 = channels); others must match."""
 
-    summary = "concatenation along an axis (channels by default)"
+    summary = "concatenation along an axis (channels by default); one input is torch.cat([x])"
     params = {"dim": P("int", 1)}
-    min_inputs = 2
+    min_inputs = 1
     max_inputs = None
 
     def infer(self, shapes, refs) -> Inference:

@@ -36,6 +36,9 @@ def layer_dict(layer) -> dict:
     }
     if layer.receptive_field is not None:
         out["receptive_field"] = layer.receptive_field
+    elif layer.receptive_field_unknown:  # null, and why
+        out["receptive_field"] = None
+        out["receptive_field_unknown"] = layer.receptive_field_unknown
     return out
 
 

@@ -17,9 +17,10 @@ def _has_rf(report: Report) -> bool:
 def _rows(report: Report):
     for index, layer in enumerate(report.layers):
         rf = layer.receptive_field
+        lost = "?" if layer.receptive_field_unknown else ""  # moved spatial axes: unknown
         yield (str(index), layer.name, layer.type, shape_text(layer.output_shape),
-               count_text(layer.params), count_text(layer.macs), rf_text(rf, "size"),
-               rf_text(rf, "stride"))
+               count_text(layer.params), count_text(layer.macs), rf_text(rf, "size") or lost,
+               rf_text(rf, "stride") or lost)
 
 
 def _summary(report: Report) -> list[tuple[str, str]]:
