@@ -416,3 +416,13 @@ REFERENCES = {
     channels.ChannelShuffle: channel_shuffle_value, channels.CoordChannels: coord_channels_value,
     resample.Upsample: upsample_value, resample.Pad: pad_value, resample.Crop: crop_value,
 }
+
+
+def _math_references() -> None:
+    """The arithmetic and statistics kinds' references (their module); add and mul there
+    also take a constant operand."""
+    from convcalc.executor.verify_math import REFERENCES as MATH
+    REFERENCES.update(MATH)
+
+
+_math_references()
