@@ -40,12 +40,12 @@ class _Broadcast(Layer):
     params = {"other": P("float", None, doc="a number: one input, x op other")}
 
     def arity(self) -> tuple[int, int | None]:
-        if getattr(self, self.constant) is not None:
+        if getattr(self, self.constant, None) is not None:
             return 1, 1
         return self.min_inputs, self.max_inputs
 
     def infer(self, shapes, refs) -> Inference:
-        if getattr(self, self.constant) is not None:
+        if getattr(self, self.constant, None) is not None:
             return Inference(shapes[0], 0, math.prod(shapes[0]))
         rank = max(len(s) for s in shapes)
         padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
@@ -74,7 +74,7 @@ class _Broadcast(Layer):
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.layout import broadcastable
-        if getattr(self, self.constant) is not None:
+        if getattr(self, self.constant, None) is not None:
             from convcalc.executor.kernels_math import with_constant
             return with_constant(inputs[0], self.op, getattr(self, self.constant), self.reverse)
         arrays = broadcastable(inputs)
