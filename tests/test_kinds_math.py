@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from convcalc.analysis import Options, analyze_text
+from oracle import reference as R
 from test_executor import Case, W, B, assert_close, run_case, torch, F
 from convcalc.executor.verify import TOLERANCE
 
@@ -51,6 +52,29 @@ def _t_instance(x, w, mean=None, var=None, affine=True):
 
 
 RM, RV = "l.running_mean", "l.running_var"
+
+
+def _blur(size, channels):
+    """timm BlurPool2d's filter: the outer product of C(n-1, k) / 2^(n-1), per channel."""
+    from math import comb
+    taps = np.array([comb(size - 1, k) for k in range(size)], np.float64) / 2 ** (size - 1)
+    return np.broadcast_to(np.outer(taps, taps), (channels, 1, size, size)).copy()
+
+
+def _std(w):
+    flat = w.reshape(len(w), -1)
+    return ((flat - flat.mean(1, keepdims=True)) / np.sqrt(flat.var(1, keepdims=True) + 1e-6)).reshape(w.shape)
+
+
+def _t_std(w, gain=None):
+    """timm StdConv2d / ScaledStdConv2d: F.batch_norm of the weight in training mode."""
+    return F.batch_norm(w.reshape(1, w.shape[0], -1), None, None, weight=gain, training=True,
+                        momentum=0.0, eps=1e-6).reshape_as(w)
+
+
+def _bn(v, w):
+    return ((v - _channel(w["n.running_mean"], 4)) / np.sqrt(_channel(w["n.running_var"], 4) + 1e-5)
+            * _channel(w["n.weight"], 4) + _channel(w["n.bias"], 4))
 
 CASES = [
     # normalisation
@@ -129,6 +153,36 @@ CASES = [
          lambda x, w: torch.sub(x, x.mean(dim=(2, 3), keepdim=True))),
     Case("div_two_inputs", (3, 4), "{type: sigmoid, name: s}\n{type: div, inputs: [input, s]}",
          lambda x, w: x * (1 + np.exp(-x)), lambda x, w: torch.div(x, torch.sigmoid(x))),
+    # fixed filters, standardised convs, pools with TensorFlow SAME padding
+    Case("blur_pool2d", (3, 9, 8), "{type: blur_pool2d}",
+         lambda x, w: R.conv(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect"),
+                             _blur(3, 3), None, 2, groups=3),
+         lambda x, w: F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"),
+                               torch.from_numpy(_blur(3, 3)).to(x.dtype), None, 2, groups=3)),
+    Case("blur_pool2d_5_constant", (2, 9, 10), "{type: blur_pool2d, filt_size: 5, stride: 1, pad_mode: constant}",
+         lambda x, w: R.conv(x, _blur(5, 2), None, 1, 2, groups=2),
+         lambda x, w: F.conv2d(x, torch.from_numpy(_blur(5, 2)).to(x.dtype), None, 1, 2, groups=2)),
+    Case("conv2d_std", (4, 7, 6), "{type: conv2d, name: l, out_channels: 5, kernel_size: 3, padding: 1, weight_standardization: std}",
+         lambda x, w: R.conv(x, _std(w[W]), w[B], 1, 1),
+         lambda x, w: F.conv2d(x, _t_std(w[W]), w[B], 1, 1)),
+    Case("conv2d_scaled_std", (4, 7, 6),
+         "{type: conv2d, name: l, out_channels: 4, kernel_size: 3, stride: 2, groups: 2, weight_standardization: scaled, ws_gamma: 1.7}",
+         lambda x, w: R.conv(x, _std(w[W]) * w["l.gain"] * 1.7 / np.sqrt(18), w[B], 2, groups=2),
+         lambda x, w: F.conv2d(x, _t_std(w[W], w["l.gain"].view(-1) * 1.7 / 18 ** 0.5), w[B], 2, groups=2)),
+    Case("conv2d_std_then_batchnorm", (3, 6, 6),
+         "{type: conv2d, name: l, out_channels: 4, kernel_size: 3, bias: false, weight_standardization: std}\n{type: batchnorm2d, name: n}",
+         lambda x, w: _bn(R.conv(x, _std(w[W])), w),
+         lambda x, w: F.batch_norm(F.conv2d(x, _t_std(w[W])), w["n.running_mean"], w["n.running_var"], w["n.weight"], w["n.bias"])),
+    Case("maxpool2d_same", (3, 7, 8), "{type: maxpool2d, kernel_size: 3, stride: 2, padding: same}",
+         lambda x, w: R.max_pool(x, 3, 2, ((1, 1), (0, 1))),
+         lambda x, w: F.max_pool2d(F.pad(x, (0, 1, 1, 1), value=-float("inf")), 3, 2)),
+    Case("avgpool2d_same_timm", (3, 7, 8), "{type: avgpool2d, kernel_size: 3, stride: 2, padding: same}",
+         lambda x, w: R.avg_pool(x, 3, 2, ((1, 1), (0, 1))),
+         lambda x, w: F.avg_pool2d(F.pad(x, (0, 1, 1, 1)), 3, 2)),
+    Case("avgpool1d_same_tf", (3, 10), "{type: avgpool1d, kernel_size: 4, stride: 3, padding: same, count_include_pad: false}",
+         lambda x, w: R.avg_pool(x, 4, 3, ((1, 2),), count_include_pad=False),
+         lambda x, w: F.avg_pool1d(F.pad(x, (1, 2)), 4, 3)
+         / F.avg_pool1d(F.pad(torch.ones_like(x), (1, 2)), 4, 3)),
     Case("pow_two_inputs", (3, 4), "{type: sigmoid, name: s}\n{type: pow, inputs: [s, input]}",
          lambda x, w: (1 / (1 + np.exp(-x))) ** x, lambda x, w: torch.pow(torch.sigmoid(x), x)),
 ]

@@ -74,3 +74,18 @@ def with_constant(x, op: str, other: float, reverse: bool = False):
     x, c = as_float32(x), _F(other)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return BINARY[op](c, x) if reverse else BINARY[op](x, c)
+
+
+def standardized_weight(weight, eps=1e-6, gain=None):
+    """(w - mean) / sqrt(var + eps) per output filter (axis 0), biased variance over the
+    rest, times gain[co] when given (timm StdConv2d, ScaledStdConv2d: F.batch_norm of the
+    weight reshaped to (1, Cout, -1) in training mode)."""
+    w = as_float32(weight)
+    flat = w.reshape(w.shape[0], -1)
+    mean = flat.mean(axis=1, keepdims=True, dtype=np.float32)
+    centred = flat - mean
+    var = np.mean(centred * centred, axis=1, keepdims=True, dtype=np.float32)
+    out = centred / np.sqrt(var + _F(eps))
+    if gain is not None:
+        out = out * as_float32(gain).reshape(-1, 1)
+    return out.reshape(w.shape)

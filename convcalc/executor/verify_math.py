@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from convcalc.executor.layout import to_channels_first
-from convcalc.layers import arith, merge, norm_stats, pointwise
+from convcalc.layers import arith, blur, merge, norm_stats, pointwise
 from convcalc.layers.norm_stats import _normalized
 
 
@@ -140,7 +140,21 @@ def arith_value(layer, inputs, refs, weights, shape, pos):
     return out
 
 
+def blur_pool_value(layer, inputs, refs, weights, shape, pos):
+    """sum over taps (a, b) of C(n-1, a) C(n-1, b) / 4^(n-1) * Xpad[o*s - p + (a, b)], the
+    border read by pad_mode"""
+    from convcalc.executor.verify import window
+    n, o, c = pos[0], pos[1:-1], pos[-1]
+    starts = [oi * layer.stride - layer.pad for oi in o]
+    mode = "zeros" if layer.pad_mode == "constant" else layer.pad_mode
+    values, _ = window(inputs[0][n, ..., c:c + 1], starts, (layer.filt_size,) * 2, (1, 1), mode)
+    taps = blur.binomial_taps(layer.filt_size)
+    return float(sum(taps[a] * taps[b] * values[a, b, 0]
+                     for a in range(layer.filt_size) for b in range(layer.filt_size)))
+
+
 REFERENCES = {
+    blur.BlurPool2d: blur_pool_value,
     pointwise.Softplus: softplus_value, pointwise.Mish: mish_value,
     pointwise.Hardtanh: hardtanh_value, pointwise.PReLU: prelu_value,
     pointwise.LayerScale: layer_scale_value, pointwise.ScalarAffine: scalar_affine_value,
