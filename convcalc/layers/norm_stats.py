@@ -15,7 +15,7 @@ import math
 
 from convcalc.layers.base import (Inference, Layer, LayerError, P, RFStep, Weight, register,
                                   register_ndim)
-from convcalc.layers.norm import _check_features
+from convcalc.layers.norm import BatchNorm, _check_features
 
 
 def _normalized(value) -> tuple[int, ...]:
@@ -106,13 +106,8 @@ class InstanceNorm(Layer):
     over the spatial axes; the running ones when track_running_stats (PyTorch at eval)."""
 
     summary = "instance normalization, PyTorch nn.InstanceNormNd"
-    params = {
-        "num_features": P("int", None, minimum=1, doc="optional: checked against the input"),
-        "eps": P("float", 1e-5, minimum=0),
-        "momentum": P("float", 0.1, minimum=0),
-        "affine": P("bool", False),
-        "track_running_stats": P("bool", False),
-    }
+    params = {**BatchNorm.params, "affine": P("bool", False),  # BatchNorm's, other defaults
+              "track_running_stats": P("bool", False)}
 
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
@@ -121,7 +116,6 @@ class InstanceNorm(Layer):
         return Inference(shape, 0, (2 if self.track_running_stats else 8) * math.prod(shape))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:
-        from convcalc.layers.norm import BatchNorm
         return BatchNorm.weight_shapes(self, shapes)
 
     def rf_steps(self, shapes, out):
