@@ -411,11 +411,10 @@ class _Builder:
     def _check_arity(self, node: Node) -> None:
         if node.layer is None:
             return
-        cls = type(node.layer)
+        fewest, most = node.layer.arity()
         count = len(node.inputs)
-        if count < cls.min_inputs or (cls.max_inputs is not None and count > cls.max_inputs):
-            want = (f"at least {cls.min_inputs}" if cls.max_inputs is None else
-                    str(cls.min_inputs))
+        if count < fewest or (most is not None and count > most):
+            want = f"at least {fewest}" if most is None else str(fewest)
             self.error("missing-input", f"{node.type} takes {want} input(s); got {count}",
                        node.pos, node.name, "name them with inputs: [a, b]")
             node.layer = None

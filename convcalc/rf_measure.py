@@ -80,7 +80,7 @@ def probe_weights(expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]
         if len(shape) >= 2:
             value = 1.0 / math.prod(shape[1:])
         else:
-            value = 1.0 if suffix in ("weight", "running_var") else 0.0
+            value = 0.0 if suffix in ("bias", "running_mean") else 1.0
         weights[name] = np.full(shape, value, np.float32)
     return weights
 

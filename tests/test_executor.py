@@ -378,7 +378,8 @@ CASES += [Case(*case) for case in LAYOUT_CASES]  # slicing, layout, reductions, 
 
 
 def test_every_layer_kind_has_a_case():
-    used = {node.type for case in CASES for node in analyzed(case.spec).graph.nodes}
+    from test_kinds_math import CASES as MATH_CASES
+    used = {node.type for case in CASES + MATH_CASES for node in analyzed(case.spec).graph.nodes}
     assert set(REGISTRY) - used == set()
 
 

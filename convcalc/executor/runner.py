@@ -23,6 +23,7 @@ import numpy as np
 from convcalc.analysis import Report
 from convcalc.graph import INPUT, Node
 from convcalc.executor.layout import sample_shape
+from convcalc.layers.base import weight_key
 from convcalc.render.common import bytes_text
 
 SCRATCH_BYTES = 64 * 2**20  # a conv's patch matrix is built in blocks of at most this size
@@ -112,8 +113,8 @@ class Executor:
 
     # -- planning -----------------------------------------------------------------------------
     def layer_weights(self, name: str) -> dict[str, np.ndarray]:
-        return {suffix: self.weights[f"{name}.{suffix}"] for suffix in self.suffixes[name]
-                if f"{name}.{suffix}" in self.weights}
+        return {suffix: self.weights[weight_key(name, suffix)] for suffix in self.suffixes[name]
+                if weight_key(name, suffix) in self.weights}
 
     def _plan(self, fold: bool) -> list[Step]:
         """One step per node, BatchNorms folded into their convs; then every step's

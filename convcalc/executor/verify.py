@@ -112,7 +112,7 @@ def conv_value(layer, inputs, refs, weights, shape, pos):
     """V[n, o, co] = sum(Xpad[n, window(o), group(co)] * W[co]) + b[co]"""
     x = inputs[0]
     n, o, co = pos[0], pos[1:-1], pos[-1]
-    weight = weights["weight"]  # (Cout, Cin/groups, *k)
+    weight = _filters(layer, weights)  # (Cout, Cin/groups, *k)
     cin_g = weight.shape[1]
     group = co // (weight.shape[0] // layer.groups)
     pads, _ = layer.geometry(x.shape[1:-1])
@@ -121,6 +121,19 @@ def conv_value(layer, inputs, refs, weights, shape, pos):
                        layer.dilation, layer.padding_mode)
     kernel = np.moveaxis(weight[co], 0, -1).astype(np.float64)  # (*k, Cin/groups)
     return float(np.sum(values * kernel)) + _bias(weights, co)
+
+
+def _filters(layer, weights):
+    """The conv's weight, standardised per filter in float64 when the conv says so:
+    (w - mean) / sqrt(var + eps) * gain * gamma / sqrt(fan_in) (scaled)."""
+    weight = weights["weight"]
+    if getattr(layer, "weight_standardization", "none") == "none":
+        return weight
+    flat = weight.reshape(weight.shape[0], -1).astype(np.float64)
+    out = (flat - flat.mean(1, keepdims=True)) / np.sqrt(flat.var(1, keepdims=True) + layer.ws_eps)
+    if layer.weight_standardization == "scaled":
+        out *= weights["gain"].reshape(-1, 1) * layer.ws_gamma / math.sqrt(flat.shape[1])
+    return out.reshape(weight.shape)
 
 
 def conv_transpose_value(layer, inputs, refs, weights, shape, pos):
@@ -418,10 +431,14 @@ REFERENCES = {
 }
 
 
-def _layout_references() -> None:
-    """The layout, slicing, reduction, matmul and stack kinds' references (their module)."""
+def _kind_family_references() -> None:
+    """The layout, slicing, reduction, matmul and stack kinds' references, and the
+    arithmetic and statistics kinds' (add and mul there also take a constant operand):
+    each in its module."""
     from convcalc.executor.verify_layout import REFERENCES as LAYOUT
+    from convcalc.executor.verify_math import REFERENCES as MATH
     REFERENCES.update(LAYOUT)
+    REFERENCES.update(MATH)
 
 
-_layout_references()
+_kind_family_references()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from convcalc.analysis import Report
+from convcalc.layers.base import weight_key
 from convcalc.layers.conv import NAMED_KERNELS
 from convcalc.files import write_whole
 
@@ -39,7 +40,7 @@ class WeightsError(Exception):
 
 def expected_weights(report: Report) -> dict[str, tuple[int, ...]]:
     """state_dict name -> shape, for every layer of the analysed network."""
-    return {f"{layer.name}.{suffix}": tuple(w.shape)
+    return {weight_key(layer.name, suffix): tuple(w.shape)
             for layer in report.layers for suffix, w in layer.weights.items()}
 
 
@@ -50,9 +51,11 @@ def initial_weights(report: Report, seed: int = 0) -> dict[str, np.ndarray]:
         shapes = {suffix: tuple(w.shape) for suffix, w in layer.weights.items()}
         fan_in = _fan_in(shapes.get("weight"))
         for suffix, shape in shapes.items():
-            key = f"{layer.name}.{suffix}"
+            key = weight_key(layer.name, suffix)
+            fill = layer.weights[suffix].fill
             if key not in weights:
-                weights[key] = _init(key, suffix, shape, fan_in, seed)
+                weights[key] = (_init(key, suffix, shape, fan_in, seed) if fill is None
+                                else np.full(shape, fill, np.float32))
     return weights
 
 

@@ -39,6 +39,7 @@ class Weight:
 
     shape: Shape
     trainable: bool = True
+    fill: float | None = None  # the initial value when it is not PyTorch's usual one
 
     @property
     def size(self) -> int:
@@ -109,6 +110,11 @@ class Layer:
         """Receptive-field step per spatial axis; element-wise layers keep k = s = 1.
         None: the field is unknown after this layer (it moves or mixes spatial axes)."""
         return [RFStep() for _ in out[1:]]
+
+    def arity(self) -> tuple[int, int | None]:
+        """(fewest, most) inputs of this layer; kinds whose count depends on a parameter
+        (add with a constant `other`) override it."""
+        return self.min_inputs, self.max_inputs
 
     def ref_params(self) -> dict[str, str]:
         """Parameters that name other layers (param -> layer name), such as crop's `to`."""
@@ -182,6 +188,12 @@ def sample_axis(dim: int, shape: Shape, param: str = "dim", extra: int = 0) -> i
 
 def _rank_words(rank: int) -> str:
     return {1: "[C] or [F]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}.get(rank, f"{rank} axes")
+
+
+def weight_key(layer: str, suffix: str) -> str:
+    """The state_dict key of a layer's weight: `layer.suffix`, or the layer's own name when
+    the suffix is empty (a bare nn.Parameter such as torchvision CNBlock's `layer_scale`)."""
+    return f"{layer}.{suffix}" if suffix else layer
 
 
 def numel(shape: Shape) -> int:
@@ -356,5 +368,6 @@ def enclosing_rf(windows: Sequence[tuple[int, int]], stride: Fraction) -> RFStep
 __all__ = [
     "Shape", "REQUIRED", "AXIS_NAMES", "AXIS_ENDS", "LayerError", "InvalidValue", "Weight",
     "RFStep", "Inference", "P", "Layer", "Kind", "REGISTRY", "register", "register_ndim",
-    "read_value", "numel", "Severity", "diag", "Fraction", "enclosing_rf", "sample_axis",
+    "read_value", "numel", "weight_key", "Severity", "diag", "Fraction", "enclosing_rf",
+    "sample_axis",
 ]

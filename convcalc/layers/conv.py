@@ -88,6 +88,10 @@ class Conv(_ChannelsMixin, Layer):
         "padding_mode": P("choice", "zeros", ("zeros", "reflect", "replicate", "circular")),
         "in_channels": P("int", None, minimum=1, doc="optional: checked against the input"),
         "weights": P("any", None, doc=f"fixed kernel: one of {', '.join(WEIGHT_NAMES)}, or numbers"),
+        "weight_standardization": P("choice", "none", ("none", "std", "scaled"),
+                                    doc="std: timm StdConv; scaled: ScaledStdConv (+ gain)"),
+        "ws_eps": P("float", 1e-6, minimum=0),
+        "ws_gamma": P("float", 1.0),
     }
 
     def geometry(self, spatial: tuple[int, ...]):
@@ -148,7 +152,23 @@ class Conv(_ChannelsMixin, Layer):
         out = {"weight": Weight((self.out_channels, channels // self.groups, *self.kernel_size))}
         if self.bias:
             out["bias"] = Weight((self.out_channels,))
+        if self.weight_standardization == "scaled":
+            out["gain"] = Weight((self.out_channels, *(1,) * (1 + len(self.kernel_size))), fill=1.0)
         return out
+
+    def effective_weight(self, weights):
+        """The weight the conv applies: as given, or standardised per filter (timm
+        StdConv2d: (w - mean) / sqrt(var + eps); ScaledStdConv2d: times gain * gamma /
+        sqrt(fan_in)), mean and biased variance over each filter's Cin/groups * prod(k)."""
+        weight = weights["weight"]
+        if self.weight_standardization == "none":
+            return weight
+        from convcalc.executor.kernels_math import standardized_weight
+        gain = None
+        if self.weight_standardization == "scaled":
+            fan_in = math.prod(weight.shape[1:])
+            gain = weights["gain"].reshape(-1) * (self.ws_gamma * fan_in ** -0.5)
+        return standardized_weight(weight, self.ws_eps, gain)
 
     def rf_steps(self, shapes, out) -> list[RFStep]:
         pads, _ = self.geometry(shapes[0][1:])
@@ -157,7 +177,7 @@ class Conv(_ChannelsMixin, Layer):
 
     def prepare(self, weights, shapes) -> dict:
         from convcalc.executor.kernels import conv_prepared_weight
-        return {"weight": conv_prepared_weight(weights["weight"], self.groups),
+        return {"weight": conv_prepared_weight(self.effective_weight(weights), self.groups),
                 "bias": weights.get("bias")}
 
     def forward(self, inputs, params, refs):
@@ -167,8 +187,11 @@ class Conv(_ChannelsMixin, Layer):
         return conv(x, params["weight"], params.get("bias"), self.stride, pads, self.dilation,
                     self.groups, self.padding_mode)
 
-    def absorb_affine(self, weights, scale, shift) -> dict:
-        """W'[co] = W[co] * scale[co]; b' = b * scale + shift."""
+    def absorb_affine(self, weights, scale, shift) -> dict | None:
+        """W'[co] = W[co] * scale[co]; b' = b * scale + shift. None for a standardised
+        weight: standardisation would remove the scale again."""
+        if self.weight_standardization != "none":
+            return None
         weight = weights["weight"]
         folded = weight.astype("float64") * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
         bias = weights.get("bias")

@@ -1,5 +1,8 @@
 """Merges: add and mul (NumPy broadcasting, for residuals, gates and squeeze-excitation) and
-concat (channel axis by default). FLOPs: n - 1 adds or multiplies per output element."""
+concat (channel axis by default). FLOPs: n - 1 adds or multiplies per output element.
+
+add and mul also take one input and a constant `other` (x + 2.0, x * 0.17: torch.add and
+torch.mul with a number); sub, div, pow and their reversed forms are in arith.py."""
 
 from __future__ import annotations
 
@@ -26,12 +29,24 @@ def _differences(shapes, axes, rank: int, broadcast: bool = False) -> str:
 
 
 class _Broadcast(Layer):
-    """out = broadcast(x1, x2, ...) under NumPy's rules on the per-sample shapes."""
+    """out = broadcast(x1, x2, ...) under NumPy's rules on the per-sample shapes; with a
+    constant `other`, out = x op other (one input)."""
 
     min_inputs = 2
     max_inputs = None
+    op = ""  # the name of kernels_math.BINARY's function
+    constant = "other"  # the parameter holding the constant operand
+    reverse = False  # other op x (rsub, rdiv, rpow)
+    params = {"other": P("float", None, doc="a number: one input, x op other")}
+
+    def arity(self) -> tuple[int, int | None]:
+        if getattr(self, self.constant, None) is not None:
+            return 1, 1
+        return self.min_inputs, self.max_inputs
 
     def infer(self, shapes, refs) -> Inference:
+        if getattr(self, self.constant, None) is not None:
+            return Inference(shapes[0], 0, math.prod(shapes[0]))
         rank = max(len(s) for s in shapes)
         padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
         out = []
@@ -59,6 +74,9 @@ class _Broadcast(Layer):
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.layout import broadcastable
+        if getattr(self, self.constant, None) is not None:
+            from convcalc.executor.kernels_math import with_constant
+            return with_constant(inputs[0], self.op, getattr(self, self.constant), self.reverse)
         arrays = broadcastable(inputs)
         out = self.combine(arrays[0], arrays[1])
         for other in arrays[2:]:
@@ -68,7 +86,8 @@ class _Broadcast(Layer):
 
 @register("add")
 class Add(_Broadcast):
-    summary = "element-wise sum of 2+ inputs (residual connections)"
+    summary = "element-wise sum of 2+ inputs (residual connections), or x + other"
+    op = "add"
 
     @staticmethod
     def combine(a, b):
@@ -77,7 +96,8 @@ class Add(_Broadcast):
 
 @register("mul")
 class Mul(_Broadcast):
-    summary = "element-wise product of 2+ inputs (gates, squeeze-excitation)"
+    summary = "element-wise product of 2+ inputs (gates, squeeze-excitation), or x * other"
+    op = "mul"
 
     @staticmethod
     def combine(a, b):

@@ -18,19 +18,22 @@ class _Pool(Layer):
     """out = floor_or_ceil((i + 2p - d*(k-1) - 1) / s) + 1 (PyTorch, ceil clipped)."""
 
     def geometry(self, spatial):
+        """stride, (before, after) pads for this input size, dilation; `same` is
+        TensorFlow SAME at this size (timm MaxPool2dSame, AvgPool2dSame)."""
         stride = self.stride if self.stride is not None else self.kernel_size
         dilation = getattr(self, "dilation", (1,) * self.ndim)
-        return stride, self.padding, dilation
+        pads = self.padding
+        if pads == "same":
+            pads = tuple(ar.same_padding(i, k, s, d) for i, k, s, d
+                         in zip(spatial, self.kernel_size, stride, dilation))
+        return stride, pads, dilation
 
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
         self.need_rank(shape, self.ndim + 1)
         stride, pads, dilation = self.geometry(shape[1:])
-        if pads == "same":
-            raise LayerError("invalid-value", "pooling takes explicit padding, not 'same'",
-                             "give padding as an int or per-axis list")
         for k, d, (pb, pa) in zip(self.kernel_size, dilation, pads):
-            if 2 * max(pb, pa) > ar.effective_kernel(k, d):
+            if self.padding != "same" and 2 * max(pb, pa) > ar.effective_kernel(k, d):
                 raise LayerError("invalid-value",
                                  f"padding {max(pb, pa)} exceeds half the effective kernel "
                                  f"{ar.effective_kernel(k, d)} (PyTorch rejects it)",
@@ -51,7 +54,8 @@ class MaxPool(_Pool):
     params = {
         "kernel_size": P("tuple", minimum=1),
         "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
-        "padding": P("padding", 0, doc="at most half the effective kernel"),
+        "padding": P("padding", 0, doc="at most half the effective kernel, or same "
+                                       "(TensorFlow SAME at every input size, -inf pads)"),
         "dilation": P("tuple", 1, minimum=1),
         "ceil_mode": P("bool", False),
     }
@@ -75,7 +79,9 @@ class AvgPool(_Pool):
     params = {
         "kernel_size": P("tuple", minimum=1),
         "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
-        "padding": P("padding", 0, doc="at most half the kernel"),
+        "padding": P("padding", 0, doc="at most half the kernel, or same (TensorFlow SAME "
+                                       "at every input size: count_include_pad true counts "
+                                       "the pads as timm does, false excludes them as TF)"),
         "ceil_mode": P("bool", False),
         "count_include_pad": P("bool", True),
         "divisor_override": P("int", None, minimum=1),
