@@ -287,3 +287,15 @@ def test_a_300_digit_input_prints_a_table(tmp_path):
                                          f"3x{BIG}x{BIG}", cwd=tmp_path)
     assert status in (0, 1) and "Traceback" not in err and "internal error" not in err, err
     assert seconds < 20 and f"64x{BIG}x{BIG}" in out.replace("\n", "")
+
+
+def test_non_finite_values_give_valid_json(corpus):
+    import json
+    status, out, err, _ = convcalc("run", SPECS / "lenet5.yaml", "nan.npy", "--format", "json",
+                                   cwd=corpus)
+    assert status == 1 and len(err.splitlines()) == 1, err
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    layers = json.loads(out, parse_constant=refuse)["runs"][0]["layers"]
+    assert layers[0]["finite"] is False and layers[0]["max"] is None

@@ -250,8 +250,9 @@ def _json(session: Session, groups: list[Group], verify: bool) -> dict:
         return {"name": row["name"], "type": row["type"],
                 "predicted": list(row["predicted"]) if row["predicted"] else None,
                 "produced": list(row["produced"]), "ok": row["ok"],
-                "ms": round(row["seconds"] * 1e3, 4), "min": row["min"], "mean": _mean(row),
-                "max": row["max"], "folded_into": row["folded_into"],
+                "ms": round(row["seconds"] * 1e3, 4), "min": _json_number(row["min"]),
+                "mean": _json_number(_mean(row)), "max": _json_number(row["max"]),
+                "finite": _finite(row), "folded_into": row["folded_into"],
                 **({"abs_error": row["abs"], "rel_error": row["rel"]} if verify else {})}
     return {"version": 1, "spec": str(session.spec),
             "ok": all(g.ok for g in groups) and (not verify or all(g.verified for g in groups)),
@@ -260,6 +261,12 @@ def _json(session: Session, groups: list[Group], verify: bool) -> dict:
                       "layers": [layer(r) for r in g.rows.values()]} for g in groups],
             "written": [str(p) for p in session.written],
             "failed": [{"input": str(p), "error": reason} for p, reason in session.failed]}
+
+
+def _json_number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: null, with the layer's "finite": false."""
+    import math
+    return value if value is None or math.isfinite(value) else None
 
 
 def _mean(row) -> float | None:
