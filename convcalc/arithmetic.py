@@ -16,6 +16,12 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
+def max_pool_padding(kernel: int) -> int:
+    """p <= floor(k/2): PyTorch's limit on a pool's padding, of kernel_size itself, not of the
+    dilated kernel (max_pool2d(k=3, padding=2, dilation=2) is refused)."""
+    return kernel // 2
+
+
 def conv_output_size(size: int, kernel: int, stride: int = 1, pad_before: int = 0,
                      pad_after: int = 0, dilation: int = 1) -> int:
     """o = floor((i + p_before + p_after - k_eff) / s) + 1  (may be <= 0: the caller reports it)"""

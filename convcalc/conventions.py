@@ -186,8 +186,9 @@ def _ceil_pool(a: Axis, pads: tuple[int, int], note: str, clip_always: bool = Tr
 
 
 def _pool_limits(a: Axis, pads: tuple[int, int], pool_type: str) -> str | None:
-    if max(pads) * 2 > a.k_eff:
-        return f"PyTorch pools take padding <= k_eff/2 = {a.k_eff // 2}; got {max(pads)}"
+    limit = ar.max_pool_padding(a.kernel)
+    if max(pads) > limit:
+        return f"PyTorch pools take padding <= kernel_size/2 = {limit}; got {max(pads)}"
     if pool_type == "avg" and a.dilation > 1:
         return "PyTorch's AvgPool has no dilation"
     return None

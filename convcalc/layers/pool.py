@@ -32,12 +32,12 @@ class _Pool(Layer):
         (shape,) = shapes
         self.need_rank(shape, self.ndim + 1)
         stride, pads, dilation = self.geometry(shape[1:])
-        for k, d, (pb, pa) in zip(self.kernel_size, dilation, pads):
-            if self.padding != "same" and 2 * max(pb, pa) > ar.effective_kernel(k, d):
+        for k, (pb, pa) in zip(self.kernel_size, pads):
+            if self.padding != "same" and max(pb, pa) > ar.max_pool_padding(k):
                 raise LayerError("invalid-value",
-                                 f"padding {max(pb, pa)} exceeds half the effective kernel "
-                                 f"{ar.effective_kernel(k, d)} (PyTorch rejects it)",
-                                 f"use padding <= {ar.effective_kernel(k, d) // 2}")
+                                 f"padding {max(pb, pa)} exceeds half the kernel_size {k} "
+                                 f"(PyTorch rejects it, whatever the dilation)",
+                                 f"use padding <= {ar.max_pool_padding(k)}")
         out_spatial, notes = window_output(self.type, shape[1:], self.kernel_size, stride, pads,
                                            dilation, ceil_mode=self.ceil_mode)
         out = (shape[0], *out_spatial)
@@ -54,7 +54,7 @@ class MaxPool(_Pool):
     params = {
         "kernel_size": P("tuple", minimum=1),
         "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
-        "padding": P("padding", 0, doc="at most half the effective kernel, or same "
+        "padding": P("padding", 0, doc="at most half the kernel_size, or same "
                                        "(TensorFlow SAME at every input size, -inf pads)"),
         "dilation": P("tuple", 1, minimum=1),
         "ceil_mode": P("bool", False),
