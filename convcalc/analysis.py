@@ -210,7 +210,8 @@ def _compare(what: str, expected, actual, pos_hint: str) -> Diagnostic | None:
         expected = tuple(expected)
     if expected == actual:
         return None
-    show = (lambda v: list(v) if isinstance(v, tuple) else (f"{v:,}" if isinstance(v, int) else v))
+    def show(v):
+        return (list(v) if isinstance(v, tuple) else (f"{v:,}" if isinstance(v, int) else v))
     return diag("expectation-failed", f"expected {what} {show(expected)}, computed {show(actual)}",
                 f"fix the {pos_hint}, or update the expectation if the change is intended")
 

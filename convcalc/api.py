@@ -202,7 +202,8 @@ def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None 
     (C, *spatial) as PyTorch lays it out, float32.
 
     `weights`: state_dict name -> array (as model.state_dict() with .numpy()); by default
-    an ONNX file's own weights, and random weights from `seed` for a spec. `keep`: layers whose outputs to return as well. `verify`:
+    an ONNX file's own weights, and random weights from `seed` for a spec. `keep`: layers whose
+    outputs to return as well. `verify`:
     recompute sampled outputs of every layer with a direct reference. Raises
     convcalc.executor.runner.RunError (and executor.weights.WeightsError) when it cannot
     run: a spec with errors, weights that do not fit, an input the network does not take."""

@@ -4,7 +4,8 @@ The probe network is the spec's with every weight that has a fan-in set to 1/fan
 positive), per-channel scales and running variances 1, biases and running means 0, and
 every shape-preserving position-wise layer (activations, batch norm, dropout: a single
 input, per-channel weights at most, and the step k = s = 1, p = 0 on every axis) run as
-the identity, and every product (mul) run as a sum, which depends on the same inputs. On a zero background every layer then maps zeros to zeros and an impulse can
+the identity, and every product (mul) run as a sum, which depends on the same inputs. On a zero
+background every layer then maps zeros to zeros and an impulse can
 only add positive amounts downstream: a set of input pixels changes a unit exactly when it
 holds at least one pixel the unit depends on (no cancellation). The impulses have uneven
 positive values (0.5 to 1.5, seeded), so that normalisations, which remove a uniform shift,

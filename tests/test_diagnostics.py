@@ -28,7 +28,7 @@ CASES = {
         input: [3, 32, 32]
         layers:
           - {type: conv2d, out_channels: 8 kernel_size: 3}
-        """, "error", 3, 47, ["did not find expected"]),  # PyYAML stops at the second ':' 
+        """, "error", 3, 47, ["did not find expected"]),  # PyYAML stops at the second ':'
     "invalid-spec": ("""
         input: [3, 32, 32]
         layers:

@@ -379,7 +379,7 @@ def conv_layers():
 
 def pool_layers():
     def build(kind, k, s, d, ceil, pad_share):
-        k_eff = d * (k - 1) + 1
+        d * (k - 1) + 1
         params = dict(kernel_size=k, stride=s, padding=min(pad_share, k // 2),
                       ceil_mode=ceil)
         if kind == "maxpool1d":

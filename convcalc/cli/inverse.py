@@ -51,7 +51,8 @@ def _axes_sizes(input: str, output: str, ndim: int | None):
     for name, values in (("--input", sizes_in), ("--output", sizes_out)):
         if len(values) not in (1, n):
             fail_usage(f"{name} has {len(values)} sizes for {n} spatial axes: give 1 or {n}")
-    widen = (lambda v: v * n if len(v) == 1 else v)
+    def widen(v):
+        return (v * n if len(v) == 1 else v)
     return list(zip(widen(sizes_in), widen(sizes_out)))
 
 

@@ -202,7 +202,8 @@ def answers_json(answers, n_axes: int, invert: bool) -> dict:
 def _solution_json(answer: Answer, s: Solution, n_axes: int, n_group: int,
                    invert: bool) -> dict:
     entry = {"kernel": s.axis.kernel, "stride": s.axis.stride, "dilation": s.axis.dilation,
-             "padding": list(s.outcome.pads) if s.outcome.pads is not None else None, "named_padding": s.named, "output": s.outcome.output,
+             "padding": list(s.outcome.pads) if s.outcome.pads is not None else None,
+             "named_padding": s.named, "output": s.outcome.output,
              "formula": s.outcome.formula, "exact": s.exact, "loses_pixels": s.loses_pixels,
              "fit": fit_text(s, answer.problem, invert),
              "command": command(answer, s, n_axes, n_group)}

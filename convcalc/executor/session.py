@@ -177,7 +177,8 @@ class Session:
 
 def plan_outputs(files: list[Path], out: Path, keep: dict[str, str]):
     """input -> {layer (None: the output) -> (.npy path, .png path)}: NAME.out.* and
-    NAME.LAYER.* in `out` (NAME.layer.LAYER.* for a layer named out), distinct, and never an existing file (an input, an earlier
+    NAME.LAYER.* in `out` (NAME.layer.LAYER.* for a layer named out), distinct, and never an
+    existing file (an input, an earlier
     run's output): a taken name moves to the next free NAME_1, NAME_2, ...; with the list of
     (taken name, name chosen instead)."""
     stems = output_stems(files)
