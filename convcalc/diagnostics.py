@@ -40,6 +40,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "same-padding": (Severity.INFO, "padding='same' with stride > 1 follows TensorFlow"),
     "misaligned-merge": (Severity.WARNING, "merged paths disagree on stride or centre"),
     "rf-exceeds-input": (Severity.INFO, "the receptive field covers the whole input"),
+    "linear-on-map": (Severity.WARNING, "a linear layer acts on the width of a spatial map"),
 }
 
 

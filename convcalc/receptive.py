@@ -188,6 +188,7 @@ def node_field(node: Node, shapes: dict, fields: dict, ndim: int):
     lost = next((p for p in paths if p.unknown), None)
     if lost is not None:  # unknown upstream: unknown here, for the same reason
         return lost, []
+    found = _linear_on_map(node, ins[0], paths[0], ndim)
     steps = None
     if not all(p.collapsed for p in paths):
         try:
@@ -205,8 +206,22 @@ def node_field(node: Node, shapes: dict, fields: dict, ndim: int):
                for p, shape in zip(paths, ins)]
     collapsed = len(out) - 1 != ndim
     if len(stacked) == 1:
-        return Field(stacked[0].axes, collapsed or stacked[0].collapsed), []
+        return Field(stacked[0].axes, collapsed or stacked[0].collapsed), found
     return merge(node, stacked, ins, out, collapsed)
+
+
+def _linear_on_map(node: Node, shape, path: Field, ndim: int) -> list[Diagnostic]:
+    """`linear` straight on a [C, H, W] map whose axes are still where the input had them acts
+    on the width, as PyTorch does; almost always a missing flatten. Not after a permute (the
+    field is unknown there: ConvNeXt's channels-last MLP) nor after a flatten (collapsed)."""
+    if node.type != "linear" or path.collapsed or ndim < 1 or len(shape) != ndim + 1:
+        return []
+    out = [*shape[:-1], node.layer.out_features]
+    size = "x".join(map(str, shape))
+    return [diag("linear-on-map",
+                 f"linear acts on the last axis ({shape[-1]} wide) of the {size} map, as PyTorch "
+                 f"does: the output is {'x'.join(map(str, out))}",
+                 "add a `flatten` (or a global pool) before it if this is a classifier head")]
 
 
 def merge(node: Node, stacked: list[Field], ins, out, collapsed: bool):

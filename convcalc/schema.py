@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from convcalc.layers.base import REQUIRED, P
+from convcalc.layers.base import REQUIRED, P, size_keeps_axes
 from convcalc.spec import EXPECT_KEYS, TOP_KEYS
 
 TEMPLATE = {"type": "string", "pattern": r"\$\{[^}]*\}",
@@ -166,8 +166,11 @@ def _value_schema(p: P, ndim: int | None) -> dict:
         return {"enum": list(p.choices)}
     if p.kind == "tuple":
         return _per_axis(_number(p, True), ndim)
-    if p.kind == "size":
-        return _per_axis({"type": ["integer", "null"], "minimum": 1}, ndim)
+    if p.kind in ("size", "size_or_keep"):
+        keep = size_keeps_axes(p.kind, ndim) or (p.kind == "size_or_keep" and ndim is None)
+        one = {"type": "integer", "minimum": 1}
+        per_axis = _per_axis({"type": ["integer", "null"], "minimum": 1} if keep else one, ndim)
+        return {"anyOf": [one, per_axis["anyOf"][1]]}
     if p.kind == "scale":
         return _per_axis({"type": "number", "exclusiveMinimum": 0}, ndim)
     if p.kind == "padding":

@@ -122,6 +122,11 @@ CASES = {
         layers:
           - {type: conv_transpose2d, out_channels: 4, kernel_size: 3, stride: 2}
         """, "warning", 3, 5, ["kernel 3", "stride 2"]),
+    "linear-on-map": ("""
+        input: [3, 32, 32]
+        layers:
+          - {type: linear, out_features: 10}
+        """, "warning", 3, 5, ["last axis (32 wide)", "3x32x10"]),
     "same-padding": ("""
         input: [3, 224, 224]
         layers:

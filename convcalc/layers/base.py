@@ -74,7 +74,8 @@ class Inference:
 class P:
     """A parameter declaration: how to read it from the spec, its default and its meaning."""
 
-    kind: str  # int | float | bool | str | choice | tuple | padding | size | scale | ref | any
+    kind: str  # int | float | bool | str | choice | tuple | padding | size | size_or_keep | scale
+    #            | ref | any
     default: Any = REQUIRED
     choices: tuple = ()
     minimum: float | None = None
@@ -325,14 +326,23 @@ def _padding(p: P, value: Any, ndim: int) -> str | tuple[tuple[int, int], ...]:
                        f"of them, or {ndim} [before, after] pairs; got {value!r}")
 
 
+def size_keeps_axes(kind: str, ndim: int | None) -> bool:
+    """Whether a size may hold null for "keep this axis": PyTorch's adaptive pools take None
+    in 2-D and 3-D only (adaptive_avg_pool1d refuses it); other sizes never do."""
+    return kind == "size_or_keep" and (ndim or 0) >= 2
+
+
 def _size(p: P, value: Any, ndim: int) -> tuple[int | None, ...]:
-    """An output size: int or per-axis list (None keeps that axis, as in PyTorch)."""
+    """An output size: int or per-axis list (null keeps that axis where PyTorch allows it)."""
+    keep = size_keeps_axes(p.kind, ndim)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return (value,) * ndim
     if isinstance(value, list) and len(value) == ndim and all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0) for v in value):
+            (v is None and keep) or (isinstance(v, int) and not isinstance(v, bool) and v > 0)
+            for v in value):
         return tuple(value)
-    raise InvalidValue(f"expected a positive integer or a list of {ndim}; got {value!r}")
+    what = "integers or null (keep that axis)" if keep else "positive integers"
+    raise InvalidValue(f"expected a positive integer or a list of {ndim} {what}; got {value!r}")
 
 
 def _scale(p: P, value: Any, ndim: int) -> tuple[float, ...]:
@@ -346,7 +356,7 @@ def _scale(p: P, value: Any, ndim: int) -> tuple[float, ...]:
 
 _READERS: dict[str, Callable[[P, Any, int], Any]] = {
     "int": _int, "float": _float, "bool": _bool, "str": _str, "ref": _str, "choice": _choice,
-    "tuple": _tuple, "padding": _padding, "size": _size, "scale": _scale,
+    "tuple": _tuple, "padding": _padding, "size": _size, "size_or_keep": _size, "scale": _scale,
 }
 
 

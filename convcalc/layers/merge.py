@@ -49,28 +49,32 @@ class _Broadcast(Layer):
             return Inference(shapes[0], 0, math.prod(shapes[0]))
         rank = max(len(s) for s in shapes)
         padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-        out = []
-        for axis in range(rank):
-            sizes = {s[axis] for s in padded} - {1}
-            if len(sizes) > 1:
-                self._mismatch(shapes, padded, axis, rank)
-            out.append(sizes.pop() if sizes else 1)
-        return Inference(tuple(out), 0, (len(shapes) - 1) * math.prod(out))
+        sizes = [{s[axis] for s in padded} - {1} for axis in range(rank)]
+        if any(len(found) > 1 for found in sizes):
+            self._mismatch(shapes, padded, rank)
+        out = tuple(found.pop() if found else 1 for found in sizes)
+        return Inference(out, 0, (len(shapes) - 1) * math.prod(out))
 
-    def _mismatch(self, shapes, padded, axis, rank):
+    def _mismatch(self, shapes, padded, rank):
+        """One error naming every axis that differs, with a hint that would fix them all."""
         listed = ", ".join(str(list(s)) for s in shapes)
-        if axis == 0:
-            raise LayerError("channel-mismatch", f"{self.type} of {listed}: channels differ",
-                             "project one input with a 1x1 conv to the other's channel count")
         if len({len(s) for s in shapes}) > 1:  # e.g. [C] against [C, H, W]: NumPy aligns right
             raise LayerError("shape-mismatch", f"{self.type} of {listed}: shapes of different "
                              f"ranks broadcast from the last axis (NumPy's rule), so these do "
                              f"not line up", "keep the axes: a global pool with keepdim: true "
                              "gives [C, 1, 1]")
-        raise LayerError("shape-mismatch", f"{self.type} of {listed}: "
-                         + _differences(padded, range(1, rank), rank, broadcast=True),
-                         "crop the larger input ({type: crop, to: <smaller layer>}) or pad the "
-                         "smaller one; check strides and paddings on each path")
+        channels = len({s[0] for s in padded} - {1}) > 1
+        spatial = _differences(padded, range(1, rank), rank, broadcast=True)
+        fix_channels = "project one input with a 1x1 conv to the other's channel count"
+        fix_spatial = ("crop the larger input ({type: crop, to: <smaller layer>}) or pad the "
+                       "smaller one; check strides and paddings on each path")
+        if channels:
+            differs = "channels differ (" + " vs ".join(
+                map(str, sorted({s[0] for s in padded} - {1}))) + ")"
+            raise LayerError("channel-mismatch",
+                             f"{self.type} of {listed}: " + "; ".join(filter(None, (differs, spatial))),
+                             fix_channels + (f", and {fix_spatial}" if spatial else ""))
+        raise LayerError("shape-mismatch", f"{self.type} of {listed}: {spatial}", fix_spatial)
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.layout import broadcastable

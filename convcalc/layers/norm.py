@@ -92,6 +92,12 @@ class GroupNorm(Layer):
         if shape[0] % self.num_groups:
             raise LayerError("channel-mismatch", f"num_groups {self.num_groups} does not divide "
                              f"{shape[0]} channels", f"use a divisor of {shape[0]}")
+        if math.prod(shape) == self.num_groups:  # PyTorch: "Expected more than 1 value per channel"
+            raise LayerError("invalid-value",
+                             f"each of the {self.num_groups} groups holds one value "
+                             f"({list(shape)}): its variance is 0 and the output is the bias "
+                             f"alone; PyTorch refuses it (at batch 1)",
+                             "use fewer groups, or normalise a larger map")
         return Inference(shape, 0, 8 * math.prod(shape))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:

@@ -90,6 +90,22 @@ class AvgPool(_Pool):
     def flops_per_output(self) -> int:
         return math.prod(self.kernel_size)
 
+    def infer(self, shapes, refs) -> Inference:
+        # PyTorch's 3-D average pool checks the input before padding (the 1-D and 2-D ones
+        # do not): avg_pool3d of a 3x3x3 input with kernel 4 is refused even with padding 1.
+        if self.ndim == 3 and self.padding != "same":
+            self.need_rank(shapes[0], 4)
+            small = [(axis, i, k) for axis, i, k in zip(("depth", "height", "width"),
+                                                         shapes[0][1:], self.kernel_size) if i < k]
+            if small:
+                axis, i, k = small[0]
+                raise LayerError("non-positive-output",
+                                 f"avgpool3d input {i} on {axis} is smaller than kernel_size {k} "
+                                 f"(PyTorch's 3-D average pool checks the unpadded input)",
+                                 "use a larger input or a smaller kernel_size (padding does not "
+                                 "help here)")
+        return super().infer(shapes, refs)
+
     def forward(self, inputs, params, refs):
         from convcalc.executor.kernels import avg_pool
         (x,) = inputs
@@ -101,7 +117,8 @@ class AvgPool(_Pool):
 class _AdaptivePool(Layer):
     """Window j on an axis: [floor(j*I/O), ceil((j+1)*I/O)) (PyTorch)."""
 
-    params = {"output_size": P("size", doc="int or per-axis list; null keeps that axis")}
+    params = {"output_size": P("size_or_keep", doc="int or per-axis list; null keeps that axis "
+                                                   "(2-D and 3-D only, as in PyTorch)")}
 
     def out_spatial(self, spatial):
         return tuple(i if o is None else o for i, o in zip(spatial, self.output_size))
