@@ -1,0 +1,665 @@
+"""A checked spec as an ONNX model: one table, EMIT, from layer kind to ONNX nodes.
+
+The model is built with onnx.helper and passes onnx.checker with full checking. Its input is
+`input`, (N, *the spec's input), N dynamic; every layer's output tensor and node carry the
+layer's name (a split's parts `name.k`), so `convcalc import` gives the names back, and the
+initializers are the state_dict names `convcalc run --save-weights` writes. Where ONNX has no
+single operator for a kind, the kind is written with standard operators where that is exact;
+where nothing is exact at the chosen opset, ExportError names the layer, the kind and why:
+never a silently different network.
+
+PyTorch's semantics are the reference (CONVENTIONS.md): pads are ONNX's [begins..., ends...];
+nearest upsampling is PyTorch's legacy `asymmetric` + `floor`; a linear layer acts on the last
+axis. `onnx` is imported only here, when an export is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13  # Split/Squeeze/ReduceSum with axes as inputs, Resize with its current inputs
+
+
+class ExportError(Exception):
+    """One line: the layer, its kind and why it cannot be exported exactly; with a hint."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class Builder:
+    """The nodes and initializers being written, and the per-sample shapes of the analysis."""
+
+    opset: int
+    weights: dict[str, np.ndarray]
+    shapes: dict[str, tuple[int, ...]]
+    nodes: list = field(default_factory=list)
+    initializers: dict[str, np.ndarray] = field(default_factory=dict)
+    counter: int = 0
+
+    def weight(self, key: str) -> str:
+        """A state_dict tensor as an initializer of the same name."""
+        if key not in self.initializers:
+            self.initializers[key] = np.asarray(self.weights[key], dtype=np.float32)
+        return key
+
+    def const(self, hint: str, value, dtype=np.float32) -> str:
+        """A constant of the network's own (not a weight): `hint/const_k`."""
+        self.counter += 1
+        name = f"{hint}/const_{self.counter}"
+        self.initializers[name] = np.asarray(value, dtype=dtype)
+        return name
+
+    def ints(self, hint: str, values) -> str:
+        return self.const(hint, list(values), np.int64)
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, name: str | None = None,
+             outputs: list[str] | None = None, **attrs) -> str:
+        """Append one node; its output is `output` (the layer's name) or a fresh inner name."""
+        from onnx import helper
+        self.counter += 1
+        outs = outputs or [output or f"{name or op}/{op}_{self.counter}"]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=name or outs[0], **attrs))
+        return outs[0]
+
+
+# -- helpers shared by several kinds ---------------------------------------------------------------
+
+def _onnx_pads(pads) -> list[int]:
+    """[(before, after), ...] per spatial axis -> ONNX's [b1, b2, ..., a1, a2, ...]."""
+    return [int(b) for b, _ in pads] + [int(a) for _, a in pads]
+
+
+def _pad_pairs(padding, ndim: int):
+    """A layer's padding value (int, per-axis list or pairs) as (before, after) pairs."""
+    if isinstance(padding, int):
+        return [(padding, padding)] * ndim
+    pairs = []
+    for p in padding:
+        pairs.append(tuple(p) if isinstance(p, (tuple, list)) else (p, p))
+    if len(pairs) == 1:
+        pairs *= ndim
+    return pairs
+
+
+def _refuse(ctx: "Ctx", why: str, hint: str | None = None):
+    raise ExportError(f"{ctx.name}: {ctx.type} cannot be exported to ONNX exactly: {why}", hint)
+
+
+@dataclass
+class Ctx:
+    """What an emitter sees of one layer: its name, kind, Layer object, inputs and shapes."""
+
+    b: Builder
+    name: str
+    type: str
+    layer: Any
+    inputs: list[str]
+    in_shapes: list[tuple[int, ...]]
+    out_shape: tuple[int, ...]
+
+    def key(self, suffix: str) -> str:
+        return self.b.weight(f"{self.name}.{suffix}")
+
+    def has(self, suffix: str) -> bool:
+        return f"{self.name}.{suffix}" in self.b.weights
+
+    def out(self, op: str, inputs: list[str], **attrs) -> str:
+        """The layer's own (final) node: output and node name are the layer's name."""
+        return self.b.node(op, inputs, output=self.name, name=self.name, **attrs)
+
+    def inner(self, op: str, inputs: list[str], **attrs) -> str:
+        return self.b.node(op, inputs, name=f"{self.name}/{op}_{self.b.counter + 1}", **attrs)
+
+    def per_axis(self, key: str) -> list:
+        value = getattr(self.layer, key)
+        n = len(self.in_shapes[0]) - 1
+        return list(value) * n if len(value) == 1 and n > 1 else list(value)
+
+
+# -- convolutions -----------------------------------------------------------------------------------
+
+def _conv(ctx: Ctx) -> str:
+    layer = ctx.layer
+    if layer.weight_standardization != "none":
+        _refuse(ctx, "a weight-standardised conv's weight is computed from the stored one",
+                "standardise the weight first and export a plain conv")
+    pads, _ = layer.geometry(ctx.in_shapes[0][1:])
+    x = ctx.inputs[0]
+    if layer.padding_mode != "zeros" and any(b or a for b, a in pads):
+        x = _explicit_pad(ctx, x, pads, layer.padding_mode)
+        pads = [(0, 0)] * len(pads)
+    inputs = [x, ctx.key("weight")] + ([ctx.key("bias")] if layer.bias else [])
+    return ctx.out("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                   pads=_onnx_pads(pads), dilations=list(layer.dilation), group=layer.groups)
+
+
+def _explicit_pad(ctx: Ctx, x: str, pads, mode: str, value: float = 0.0) -> str:
+    onnx_mode = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
+                 "replicate": "edge", "circular": "wrap"}[mode]
+    if onnx_mode == "wrap" and ctx.b.opset < 19:
+        _refuse(ctx, f"circular padding needs ONNX's Pad mode 'wrap' (opset 19); opset is {ctx.b.opset}",
+                "export with --opset 19")
+    full = [0, 0] + [int(b) for b, _ in pads] + [0, 0] + [int(a) for _, a in pads]
+    inputs = [x, ctx.b.ints(ctx.name, full)]
+    if onnx_mode == "constant":
+        inputs.append(ctx.b.const(ctx.name, value))
+    return ctx.inner("Pad", inputs, mode=onnx_mode)
+
+
+def _conv_transpose(ctx: Ctx) -> str:
+    layer = ctx.layer
+    pads = _pad_pairs(layer.padding, len(layer.kernel_size))
+    inputs = [ctx.inputs[0], ctx.key("weight")] + ([ctx.key("bias")] if layer.bias else [])
+    return ctx.out("ConvTranspose", inputs, kernel_shape=list(layer.kernel_size),
+                   strides=list(layer.stride), pads=_onnx_pads(pads), dilations=list(layer.dilation),
+                   output_padding=list(layer.output_padding), group=layer.groups)
+
+
+def _linear(ctx: Ctx) -> str:
+    x = ctx.inputs[0]
+    if len(ctx.in_shapes[0]) == 1:  # (N, F): Gemm, as PyTorch's exporter writes it
+        inputs = [x, ctx.key("weight")] + ([ctx.key("bias")] if ctx.layer.bias else [])
+        return ctx.out("Gemm", inputs, transB=1)
+    # on the last axis of a larger tensor: MatMul with the transposed weight, then the bias
+    wt = ctx.inner("Transpose", [ctx.key("weight")], perm=[1, 0])
+    if not ctx.layer.bias:
+        return ctx.out("MatMul", [x, wt])
+    return ctx.out("Add", [ctx.inner("MatMul", [x, wt]), ctx.key("bias")])
+
+
+# -- normalisation ----------------------------------------------------------------------------------
+
+def _batchnorm(ctx: Ctx) -> str:
+    layer = ctx.layer
+    if not layer.track_running_stats:
+        _refuse(ctx, "without running statistics it normalises by the batch's own, even at inference",
+                "set track_running_stats: true")
+    c = ctx.in_shapes[0][0]
+    scale = ctx.key("weight") if layer.affine else ctx.b.const(ctx.name, np.ones(c))
+    bias = ctx.key("bias") if layer.affine else ctx.b.const(ctx.name, np.zeros(c))
+    x = ctx.inputs[0]
+    return ctx.out("BatchNormalization", [x, scale, bias, ctx.key("running_mean"),
+                                          ctx.key("running_var")], epsilon=float(layer.eps))
+
+
+def _groupnorm(ctx: Ctx) -> str:
+    """(x - mean_g) / sqrt(var_g + eps) written out (ONNX's GroupNormalization changed its
+    scale's meaning at opset 21), then the per-channel affine."""
+    shape = ctx.in_shapes[0]
+    g = ctx.layer.num_groups
+    grouped = ctx.inner("Reshape", [ctx.inputs[0], ctx.b.ints(ctx.name, [0, g, -1])])
+    normed = _normalise(ctx, grouped, [2], ctx.layer.eps)
+    back = ctx.inner("Reshape", [normed, ctx.b.ints(ctx.name, [0, *shape])])
+    return _channel_affine(ctx, back, shape, ctx.layer.affine)
+
+
+def _normalise(ctx: Ctx, x: str, axes: list[int], eps: float) -> str:
+    mean = _reduce(ctx, "ReduceMean", x, axes, keepdims=1)
+    centred = ctx.inner("Sub", [x, mean])
+    var = _reduce(ctx, "ReduceMean", ctx.inner("Mul", [centred, centred]), axes, keepdims=1)
+    std = ctx.inner("Sqrt", [ctx.inner("Add", [var, ctx.b.const(ctx.name, float(eps))])])
+    return ctx.inner("Div", [centred, std])
+
+
+def _reduce(ctx: Ctx, op: str, x: str, axes: list[int], keepdims: int) -> str:
+    """ReduceX over axes: attributes before opset 18, an input from 18 on (ReduceSum: 13)."""
+    if ctx.b.opset >= 18 or op == "ReduceSum":
+        return ctx.inner(op, [x, ctx.b.ints(ctx.name, axes)], keepdims=keepdims)
+    return ctx.inner(op, [x], axes=axes, keepdims=keepdims)
+
+
+def _channel_affine(ctx: Ctx, x: str, shape, affine: bool, weight="weight", bias="bias") -> str:
+    """x * w[c] + b[c] over axis 1 (the weights reshaped to (C, 1, ...))."""
+    if not affine:
+        return ctx.out("Identity", [x])
+    ones = [1] * (len(shape) - 1)
+    w = ctx.inner("Reshape", [ctx.key(weight), ctx.b.ints(ctx.name, [shape[0], *ones])])
+    scaled = ctx.inner("Mul", [x, w])
+    if not ctx.has(bias):
+        return ctx.out("Identity", [scaled])
+    b = ctx.inner("Reshape", [ctx.key(bias), ctx.b.ints(ctx.name, [shape[0], *ones])])
+    return ctx.out("Add", [scaled, b])
+
+
+def _instancenorm(ctx: Ctx) -> str:
+    layer = ctx.layer
+    if layer.track_running_stats:
+        _refuse(ctx, "running statistics at inference are not written yet", "track_running_stats: false")
+    shape = ctx.in_shapes[0]
+    normed = _normalise(ctx, ctx.inputs[0], list(range(2, len(shape) + 1)), layer.eps)
+    return _channel_affine(ctx, normed, shape, layer.affine)
+
+
+def _layernorm(ctx: Ctx) -> str:
+    layer = ctx.layer
+    count = len(layer.normalized_shape) if isinstance(layer.normalized_shape, (list, tuple)) else 1
+    rank = len(ctx.in_shapes[0]) + 1
+    normed = _normalise(ctx, ctx.inputs[0], list(range(rank - count, rank)), layer.eps)
+    if not layer.elementwise_affine:
+        return ctx.out("Identity", [normed])
+    scaled = ctx.inner("Mul", [normed, ctx.key("weight")])
+    if not ctx.has("bias"):
+        return ctx.out("Identity", [scaled])
+    return ctx.out("Add", [scaled, ctx.key("bias")])
+
+
+def _layernorm2d(ctx: Ctx) -> str:
+    """timm LayerNorm2d: over the channels of an NCHW map."""
+    shape = ctx.in_shapes[0]
+    normed = _normalise(ctx, ctx.inputs[0], [1], ctx.layer.eps)
+    return _channel_affine(ctx, normed, shape, ctx.layer.affine)
+
+
+def _lrn(ctx: Ctx) -> str:
+    layer = ctx.layer
+    return ctx.out("LRN", [ctx.inputs[0]], size=int(layer.size), alpha=float(layer.alpha),
+                   beta=float(layer.beta), bias=float(layer.k))
+
+
+# -- activations ------------------------------------------------------------------------------------
+
+def _unary(op: str, **fixed) -> Callable[[Ctx], str]:
+    def emit(ctx: Ctx) -> str:
+        return ctx.out(op, [ctx.inputs[0]], **fixed)
+    return emit
+
+
+def _clip(low: float | None, high: float | None):
+    def emit(ctx: Ctx) -> str:
+        lo = ctx.b.const(ctx.name, low if low is not None else -np.inf)
+        hi = ctx.b.const(ctx.name, high if high is not None else np.inf)
+        return ctx.out("Clip", [ctx.inputs[0], lo, hi])
+    return emit
+
+
+def _hardtanh(ctx: Ctx) -> str:
+    return _clip(ctx.layer.min_val, ctx.layer.max_val)(ctx)
+
+
+def _leaky(ctx: Ctx) -> str:
+    return ctx.out("LeakyRelu", [ctx.inputs[0]], alpha=float(ctx.layer.negative_slope))
+
+
+def _elu(ctx: Ctx) -> str:
+    return ctx.out("Elu", [ctx.inputs[0]], alpha=float(ctx.layer.alpha))
+
+
+def _silu(ctx: Ctx) -> str:
+    return ctx.out("Mul", [ctx.inputs[0], ctx.inner("Sigmoid", [ctx.inputs[0]])])
+
+
+def _mish(ctx: Ctx) -> str:
+    soft = ctx.inner("Softplus", [ctx.inputs[0]])
+    return ctx.out("Mul", [ctx.inputs[0], ctx.inner("Tanh", [soft])])
+
+
+def _softplus(ctx: Ctx) -> str:
+    """PyTorch: log(1 + exp(beta x)) / beta, and x itself where beta x > threshold."""
+    x, beta = ctx.inputs[0], float(ctx.layer.beta)
+    scaled = x if beta == 1 else ctx.inner("Mul", [x, ctx.b.const(ctx.name, beta)])
+    soft = ctx.inner("Softplus", [scaled])
+    if beta != 1:
+        soft = ctx.inner("Div", [soft, ctx.b.const(ctx.name, beta)])
+    above = ctx.inner("Greater", [scaled, ctx.b.const(ctx.name, float(ctx.layer.threshold))])
+    return ctx.out("Where", [above, x, soft])
+
+
+def _gelu(ctx: Ctx) -> str:
+    x = ctx.inputs[0]
+    if ctx.b.opset >= 20:
+        return ctx.out("Gelu", [x], approximate=ctx.layer.approximate)
+    c = ctx.b.const
+    if ctx.layer.approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = ctx.inner("Mul", [ctx.inner("Mul", [x, x]), x])
+        inner = ctx.inner("Add", [x, ctx.inner("Mul", [cube, c(ctx.name, 0.044715)])])
+        t = ctx.inner("Tanh", [ctx.inner("Mul", [inner, c(ctx.name, math.sqrt(2 / math.pi))])])
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        t = ctx.inner("Erf", [ctx.inner("Div", [x, c(ctx.name, math.sqrt(2))])])
+    half = ctx.inner("Mul", [x, c(ctx.name, 0.5)])
+    return ctx.out("Mul", [half, ctx.inner("Add", [t, c(ctx.name, 1.0)])])
+
+
+def _hardsigmoid(ctx: Ctx) -> str:
+    return ctx.out("HardSigmoid", [ctx.inputs[0]], alpha=1 / 6, beta=0.5)
+
+
+def _prelu(ctx: Ctx) -> str:
+    shape = ctx.in_shapes[0]
+    slope = ctx.key("weight")
+    if ctx.layer.num_parameters > 1:  # one per channel: (C, 1, ...) to broadcast on axis 1
+        slope = ctx.inner("Reshape", [slope, ctx.b.ints(ctx.name, [shape[0], *[1] * (len(shape) - 1)])])
+    return ctx.out("PRelu", [ctx.inputs[0], slope])
+
+
+def _softmax(op: str):
+    def emit(ctx: Ctx) -> str:
+        return ctx.out(op, [ctx.inputs[0]], axis=int(ctx.layer.dim))
+    return emit
+
+
+# -- pools ------------------------------------------------------------------------------------------
+
+def _maxpool(ctx: Ctx) -> str:
+    layer = ctx.layer
+    stride, pads, dilation = layer.geometry(ctx.in_shapes[0][1:])
+    if layer.ceil_mode:
+        _check_ceil(ctx, stride, pads, dilation)
+    return ctx.out("MaxPool", [ctx.inputs[0]], kernel_shape=list(layer.kernel_size),
+                   strides=list(stride), pads=_onnx_pads(pads), dilations=list(dilation),
+                   ceil_mode=int(layer.ceil_mode))
+
+
+def _check_ceil(ctx: Ctx, stride, pads, dilation) -> None:
+    """PyTorch drops a last ceil-mode window that would start in the right padding; ONNX
+    keeps it. Exact only when no such window exists at this size."""
+    for i, k, s, d, (pb, pa) in zip(ctx.in_shapes[0][1:], ctx.layer.kernel_size, stride, dilation, pads):
+        span = i + pb + pa - d * (k - 1) - 1
+        windows = -(-span // s) + 1
+        if (windows - 1) * s >= i + pb:
+            _refuse(ctx, "ceil_mode's last window starts in the padding here, which PyTorch drops "
+                         "and ONNX keeps", "use ceil_mode: false with explicit padding")
+
+
+def _avgpool(ctx: Ctx) -> str:
+    layer = ctx.layer
+    if layer.divisor_override is not None:
+        _refuse(ctx, "ONNX's AveragePool has no divisor_override", "remove divisor_override")
+    stride, pads, dilation = layer.geometry(ctx.in_shapes[0][1:])
+    if layer.ceil_mode:
+        _check_ceil(ctx, stride, pads, dilation)
+        if layer.count_include_pad and any(b or a for b, a in pads):
+            _refuse(ctx, "with ceil_mode, PyTorch divides a window running past the padding by "
+                         "its clipped size; ONNX's count_include_pad differs there")
+    return ctx.out("AveragePool", [ctx.inputs[0]], kernel_shape=list(layer.kernel_size),
+                   strides=list(stride), pads=_onnx_pads(pads),
+                   count_include_pad=int(layer.count_include_pad), ceil_mode=int(layer.ceil_mode))
+
+
+def _adaptive(op: str, global_op: str):
+    def emit(ctx: Ctx) -> str:
+        spatial, out = ctx.in_shapes[0][1:], ctx.out_shape[1:]
+        if all(o == 1 for o in out):
+            return ctx.out(global_op, [ctx.inputs[0]])
+        if any(i % o for i, o in zip(spatial, out)):
+            _refuse(ctx, f"adaptive windows of {list(spatial)} -> {list(out)} are not one kernel "
+                         "and stride", "use an input size divisible by output_size")
+        kernel = [i // o for i, o in zip(spatial, out)]
+        return ctx.out(op, [ctx.inputs[0]], kernel_shape=kernel, strides=kernel)
+    return emit
+
+
+def _global(op: str):
+    def emit(ctx: Ctx) -> str:
+        pooled = ctx.inner(op, [ctx.inputs[0]])
+        if ctx.layer.keepdim:
+            return ctx.out("Identity", [pooled])
+        return ctx.out("Flatten", [pooled], axis=1)
+    return emit
+
+
+# -- merges and arithmetic -------------------------------------------------------------------------
+
+def _aligned(ctx: Ctx) -> list[str]:
+    """Inputs of a broadcasting merge, with a lower-rank input given leading 1s after the
+    batch axis: per sample, [C] against [C, H, W] aligns from the right (NumPy), but with the
+    batch axis in front ONNX would align N with H."""
+    rank = max(len(s) for s in ctx.in_shapes)
+    out = []
+    for name, shape in zip(ctx.inputs, ctx.in_shapes):
+        if len(shape) < rank:
+            name = ctx.inner("Unsqueeze", [name, ctx.b.ints(ctx.name, list(range(1, 1 + rank - len(shape))))])
+        out.append(name)
+    return out
+
+
+def _binary(op: str, constant: str = "other", reverse: bool = False):
+    def emit(ctx: Ctx) -> str:
+        value = getattr(ctx.layer, constant, None)
+        if value is not None:
+            const = ctx.b.const(ctx.name, float(value))
+            pair = [const, ctx.inputs[0]] if reverse else [ctx.inputs[0], const]
+            return ctx.out(op, pair)
+        names = _aligned(ctx)
+        acc = names[0]
+        for i, other in enumerate(names[1:]):
+            acc = (ctx.out if i == len(names) - 2 else ctx.inner)(op, [acc, other])
+        return acc
+    return emit
+
+
+def _concat(ctx: Ctx) -> str:
+    return ctx.out("Concat", ctx.inputs, axis=int(ctx.layer.dim))
+
+
+def _flatten(ctx: Ctx) -> str:
+    layer = ctx.layer
+    rank = len(ctx.in_shapes[0]) + 1
+    if layer.start_dim == 1 and layer.end_dim in (-1, rank - 1):
+        return ctx.out("Flatten", [ctx.inputs[0]], axis=1)
+    return ctx.out("Reshape", [ctx.inputs[0], ctx.b.ints(ctx.name, [0, *ctx.out_shape])])
+
+
+def _reshape(ctx: Ctx) -> str:
+    return ctx.out("Reshape", [ctx.inputs[0], ctx.b.ints(ctx.name, [0, *ctx.out_shape])])
+
+
+def _permute(ctx: Ctx) -> str:
+    rank = len(ctx.in_shapes[0]) + 1
+    return ctx.out("Transpose", [ctx.inputs[0]], perm=[d % rank for d in ctx.layer.dims])
+
+
+def _transpose(ctx: Ctx) -> str:
+    rank = len(ctx.in_shapes[0]) + 1
+    perm = list(range(rank))
+    a, b = ctx.layer.dim0 % rank, ctx.layer.dim1 % rank
+    perm[a], perm[b] = perm[b], perm[a]
+    return ctx.out("Transpose", [ctx.inputs[0]], perm=perm)
+
+
+def _identity(ctx: Ctx) -> str:
+    return ctx.out("Identity", [ctx.inputs[0]])
+
+
+def _upsample(ctx: Ctx) -> str:
+    layer = ctx.layer
+    spatial, out = ctx.in_shapes[0][1:], ctx.out_shape[1:]
+    if layer.mode == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    else:
+        attrs = dict(mode="linear", coordinate_transformation_mode=(
+            "align_corners" if layer.align_corners else "half_pixel"))
+    roi = ctx.b.const(ctx.name, [])
+    if layer.scale_factor is not None:  # PyTorch maps coordinates by 1/scale_factor
+        factors = list(layer.scale_factor) * (len(spatial) if len(layer.scale_factor) == 1 else 1)
+        scales = ctx.b.const(ctx.name, [1.0, 1.0, *map(float, factors)])
+        return ctx.out("Resize", [ctx.inputs[0], roi, scales], **attrs)
+    # by size: (N, C) from the input's shape, the spatial sizes fixed
+    head = ctx.inner("Slice", [ctx.inner("Shape", [ctx.inputs[0]]), ctx.b.ints(ctx.name, [0]),
+                               ctx.b.ints(ctx.name, [2])])
+    sizes = ctx.inner("Concat", [head, ctx.b.ints(ctx.name, list(out))], axis=0)
+    return ctx.out("Resize", [ctx.inputs[0], roi, "", sizes], **attrs)
+
+
+def _slice_axes(ctx: Ctx, starts, ends, axes) -> str:
+    return ctx.out("Slice", [ctx.inputs[0], ctx.b.ints(ctx.name, starts), ctx.b.ints(ctx.name, ends),
+                             ctx.b.ints(ctx.name, axes)])
+
+
+def _crop(ctx: Ctx) -> str:
+    spatial, out = ctx.in_shapes[0][1:], ctx.out_shape[1:]
+    starts = [(i - o) // 2 for i, o in zip(spatial, out)]
+    return _slice_axes(ctx, starts, [s + o for s, o in zip(starts, out)], list(range(2, 2 + len(out))))
+
+
+def _slice(ctx: Ctx) -> str:
+    layer = ctx.layer
+    rank = len(ctx.in_shapes[0]) + 1
+    axis = layer.dim % rank
+    size = ctx.in_shapes[0][axis - 1]
+    start, end, step = slice(layer.start, layer.end, layer.step).indices(size)
+    return ctx.out("Slice", [ctx.inputs[0], ctx.b.ints(ctx.name, [start]), ctx.b.ints(ctx.name, [end]),
+                             ctx.b.ints(ctx.name, [axis]), ctx.b.ints(ctx.name, [step])])
+
+
+def _pad(ctx: Ctx) -> str:
+    pads = ctx.layer.pads(ctx.in_shapes[0])
+    out = _explicit_pad(ctx, ctx.inputs[0], pads, ctx.layer.mode, float(ctx.layer.value))
+    return ctx.out("Identity", [out])
+
+
+def _split(ctx: Ctx) -> str:
+    """A split's own output is its input; each part `name.k` is a Slice along the axis."""
+    from convcalc.layers.slicing import SplitPart
+    if not isinstance(ctx.layer, SplitPart):
+        return ctx.out("Identity", [ctx.inputs[0]])
+    axis, offset, size = ctx.layer.geometry(ctx.in_shapes[0])
+    return ctx.out("Slice", [ctx.inputs[0], ctx.b.ints(ctx.name, [offset]),
+                             ctx.b.ints(ctx.name, [offset + size]), ctx.b.ints(ctx.name, [axis + 1])])
+
+
+def _reduce_kind(op: str):
+    def emit(ctx: Ctx) -> str:
+        rank = len(ctx.in_shapes[0]) + 1
+        dims = ctx.layer.dim
+        dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
+        reduced = _reduce(ctx, op, ctx.inputs[0], [d % rank for d in dims], int(bool(ctx.layer.keepdim)))
+        return ctx.out("Identity", [reduced])
+    return emit
+
+
+def _pixel_shuffle(ctx: Ctx) -> str:
+    return ctx.out("DepthToSpace", [ctx.inputs[0]], blocksize=int(ctx.layer.upscale_factor), mode="CRD")
+
+
+def _pixel_unshuffle(ctx: Ctx) -> str:
+    """PyTorch's pixel_unshuffle orders channels (c, dy, dx): reshape and transpose, as
+    ONNX's SpaceToDepth orders them (dy, dx, c)."""
+    c, h, w = ctx.in_shapes[0]
+    r = int(ctx.layer.downscale_factor)
+    x = ctx.inner("Reshape", [ctx.inputs[0], ctx.b.ints(ctx.name, [0, c, h // r, r, w // r, r])])
+    x = ctx.inner("Transpose", [x], perm=[0, 1, 3, 5, 2, 4])
+    return ctx.out("Reshape", [x, ctx.b.ints(ctx.name, [0, *ctx.out_shape])])
+
+
+def _channel_shuffle(ctx: Ctx) -> str:
+    c, *spatial = ctx.in_shapes[0]
+    g = int(ctx.layer.groups)
+    x = ctx.inner("Reshape", [ctx.inputs[0], ctx.b.ints(ctx.name, [0, g, c // g, *spatial])])
+    x = ctx.inner("Transpose", [x], perm=[0, 2, 1, *range(3, 3 + len(spatial))])
+    return ctx.out("Reshape", [x, ctx.b.ints(ctx.name, [0, *ctx.out_shape])])
+
+
+def _matmul(ctx: Ctx) -> str:
+    return ctx.out("MatMul", list(ctx.inputs))
+
+
+def _layer_scale(ctx: Ctx) -> str:
+    shape = ctx.in_shapes[0]
+    gamma = ctx.key(ctx.layer.param)
+    if not ctx.layer.keepdim and len(shape) > 1 and ctx.b.weights[f"{ctx.name}.{ctx.layer.param}"].ndim == 1:
+        # channels first: gamma[c] over axis 1
+        gamma = ctx.inner("Reshape", [gamma, ctx.b.ints(ctx.name, [shape[0], *[1] * (len(shape) - 1)])])
+    return ctx.out("Mul", [ctx.inputs[0], gamma])
+
+
+EMIT: dict[str, Callable[[Ctx], Any]] = {
+    **{f"conv{n}d": _conv for n in (1, 2, 3)},
+    **{f"conv_transpose{n}d": _conv_transpose for n in (1, 2, 3)},
+    "linear": _linear,
+    **{f"batchnorm{n}d": _batchnorm for n in (1, 2, 3)},
+    **{f"instancenorm{n}d": _instancenorm for n in (1, 2, 3)},
+    "groupnorm": _groupnorm, "layernorm": _layernorm, "layernorm2d": _layernorm2d,
+    "local_response_norm": _lrn,
+    "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"),
+    "relu6": _clip(0.0, 6.0), "hardtanh": _hardtanh, "leaky_relu": _leaky, "elu": _elu,
+    "silu": _silu, "mish": _mish, "softplus": _softplus, "gelu": _gelu,
+    "hardsigmoid": _hardsigmoid, "hardswish": _unary("HardSwish"), "prelu": _prelu,
+    "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
+    "dropout": _identity, "identity": _identity,
+    **{f"maxpool{n}d": _maxpool for n in (1, 2, 3)},
+    **{f"avgpool{n}d": _avgpool for n in (1, 2, 3)},
+    **{f"adaptive_avgpool{n}d": _adaptive("AveragePool", "GlobalAveragePool") for n in (1, 2, 3)},
+    **{f"adaptive_maxpool{n}d": _adaptive("MaxPool", "GlobalMaxPool") for n in (1, 2, 3)},
+    "global_avgpool": _global("GlobalAveragePool"), "global_maxpool": _global("GlobalMaxPool"),
+    "add": _binary("Add"), "mul": _binary("Mul"), "sub": _binary("Sub"), "div": _binary("Div"),
+    "pow": _binary("Pow", constant="exponent"),
+    "rsub": _binary("Sub", reverse=True), "rdiv": _binary("Div", reverse=True),
+    "rpow": _binary("Pow", reverse=True),
+    "concat": _concat, "flatten": _flatten, "reshape": _reshape, "view": _reshape,
+    "unflatten": _reshape, "permute": _permute, "transpose": _transpose,
+    "upsample": _upsample, "crop": _crop, "slice": _slice, "pad": _pad,
+    "split": _split, "chunk": _split,
+    "sum": _reduce_kind("ReduceSum"), "mean": _reduce_kind("ReduceMean"),
+    "amax": _reduce_kind("ReduceMax"), "amin": _reduce_kind("ReduceMin"),
+    "max": _reduce_kind("ReduceMax"), "min": _reduce_kind("ReduceMin"),
+    "pixel_shuffle": _pixel_shuffle, "depth_to_space": _pixel_shuffle,
+    "pixel_unshuffle": _pixel_unshuffle, "channel_shuffle": _channel_shuffle,
+    "matmul": _matmul, "bmm": _matmul, "layer_scale": _layer_scale,
+}
+
+# Kinds with no exact export yet, and why (one line each, as the error says it).
+NOT_EXPORTED = {
+    "locally_connected1d": "an unshared-weight conv is not written yet",
+    "locally_connected2d": "an unshared-weight conv is not written yet",
+    "locally_connected3d": "an unshared-weight conv is not written yet",
+    "max_unpool1d": "max_unpool with its pool's indices is not written yet",
+    "max_unpool2d": "max_unpool with its pool's indices is not written yet",
+    "max_unpool3d": "max_unpool with its pool's indices is not written yet",
+    "coord_channels": "coordinate channels are not written yet",
+    "blur_pool2d": "a fixed blur filter is not written yet",
+    "global_response_norm": "global response norm is not written yet",
+    "scalar_affine": "a learnable scalar affine is not written yet",
+    "stack": "stack is not written yet",
+    "space_to_depth": "space_to_depth's channel order is not written yet",
+}
+
+
+def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPSET,
+                name: str = "convcalc"):
+    """The ModelProto of an analysed, error-free network with these weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if opset < MIN_OPSET:
+        raise ExportError(f"opset {opset} is too old: convcalc writes opset {MIN_OPSET} or newer",
+                          f"use --opset {DEFAULT_OPSET}")
+    graph = report.graph
+    shapes = {layer.name: tuple(layer.output_shape) for layer in report.layers}
+    b = Builder(opset, dict(weights), shapes)
+    tensors = {"input": "input"}
+    shapes["input"] = tuple(report.input_shape)
+    for node in graph.nodes:
+        emit = EMIT.get(node.type)
+        if emit is None:
+            why = NOT_EXPORTED.get(node.type, "no ONNX form is written for this kind")
+            raise ExportError(f"{node.name}: {node.type} cannot be exported to ONNX: {why}",
+                              "export stops here: `convcalc check` and `run` still take it")
+        in_shapes = [_shape_of(shapes, n) for n in node.inputs]
+        ctx = Ctx(b, node.name, node.type, node.layer, [tensors[n] if n in tensors else n
+                                                         for n in node.inputs],
+                  in_shapes, shapes.get(node.name, ()))
+        tensors[node.name] = emit(ctx)
+    last = graph.output
+    out_name = tensors[last.name]
+    out_shape = shapes[last.name]
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *report.input_shape])
+    y = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", *out_shape])
+    inits = [numpy_helper.from_array(array, key) for key, array in b.initializers.items()]
+    onnx_graph = helper.make_graph(b.nodes, name, [x], [y], inits)
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="convcalc")
+    model.ir_version = min(model.ir_version, 8) if opset <= 17 else model.ir_version
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _shape_of(shapes: dict, name: str) -> tuple[int, ...]:
+    return shapes[name]
