@@ -298,3 +298,20 @@ def as_analysis(report: Report) -> Analysis:
     from convcalc.analysis import Report as Analysis
     return Analysis(report.file, report.name, report.input_shape, list(report.layers),
                     report.totals, list(report.diagnostics), report.options, report.graph)
+
+
+def export_onnx(source: SourceLike, *, weights: Mapping[str, Any] | None = None, seed: int = 0,
+                opset: int | None = None):
+    """The network as an onnx.ModelProto (checked with onnx.checker, full_check): input
+    `input` of shape (N, *the spec's input), N dynamic; initializers named as the state_dict
+    keys `run` uses; `weights` as `run` takes them, else the seeded initialisation of
+    `run(..., seed=seed)`, so that both see the same numbers. Raises
+    convcalc.interop.onnx_export.ExportError for a kind with no exact ONNX form, and RunError
+    for a spec with errors or weights that do not fit."""
+    from convcalc.interop.onnx_export import DEFAULT_OPSET, export_onnx as build
+
+    read = load_source(source)
+    executor, report = prepare(read.file, read.text, weights if weights is not None else read.weights,
+                               seed, ())
+    return build(executor.report, executor.weights, opset or DEFAULT_OPSET,
+                 name=report.name or os.path.splitext(os.path.basename(read.file))[0] or "convcalc")

@@ -76,7 +76,7 @@ def full_input(override: tuple[int, ...] | None, path, text: str | None = None):
 
 def _register_commands() -> None:
     from convcalc.cli import check  # noqa: F401
-    for optional in ("calc", "rf", "run", "imports", "schema", "diff"):
+    for optional in ("calc", "rf", "run", "imports", "schema", "diff", "export"):
         try:
             __import__(f"convcalc.cli.{optional}")
         except ModuleNotFoundError as err:
