@@ -24,7 +24,7 @@ from convcalc.interop.onnx_export import EMIT, NOT_EXPORTED, ExportError  # noqa
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
-FAST_SPECS = {"lenet5", "edges", "dcgan_generator", "resnet18"}
+FAST_SPECS = {"lenet5", "edges", "dcgan_generator"}
 
 
 def onnxruntime_output(model, x: np.ndarray) -> np.ndarray:
