@@ -25,6 +25,8 @@ class Options:
     dtype: str = "float32"
     batch: int = 1
     input_shape: tuple[int, ...] | None = None  # overrides the spec's input
+    training: bool = False  # compute the cost of a training step (convcalc.training)
+    optimizer: str = "adam"
 
     @property
     def itemsize(self) -> int:
@@ -39,6 +41,7 @@ class LayerReport:
     output_shape: tuple[int, ...] | None
     params: int = 0
     buffers: int = 0
+    trainable_params: int = 0  # params minus those of a layer the spec's `frozen:` names
     macs: int = 0
     flops: int = 0
     output_bytes: int = 0
@@ -58,6 +61,7 @@ class LayerReport:
 class Totals:
     params: int = 0
     buffers: int = 0
+    trainable_params: int = 0
     macs: int = 0
     flops: int = 0
     param_bytes: int = 0
@@ -75,6 +79,7 @@ class Report:
     diagnostics: list[Diagnostic]
     options: Options
     graph: Graph | None = None
+    training: object | None = None  # convcalc.training.Training with Options.training
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
@@ -136,6 +141,8 @@ def analyze(graph: Graph, options: Options = Options()) -> Report:
         shapes[node.name] = report.output_shape
         layers.append(report)
         found.extend(notes)
+    for layer in layers:
+        layer.trainable_params = 0 if graph.is_frozen(layer.name) else layer.params
     totals = _totals(graph, layers, options)
     found.extend(_group_expectations(graph, layers))
     found.extend(_network_expectations(graph, layers, totals))
@@ -143,6 +150,9 @@ def analyze(graph: Graph, options: Options = Options()) -> Report:
     report = Report(graph.file, graph.name, graph.input_shape, layers, totals, found, options,
                     graph)
     _add_receptive_fields(report)
+    if options.training:
+        from convcalc.training import training_cost
+        report.training = training_cost(graph, layers, options, options.optimizer)
     report.diagnostics = _once_per_place(found)
     return report
 
@@ -283,6 +293,7 @@ def _totals(graph: Graph, layers: list[LayerReport], options: Options) -> Totals
     for layer in layers:
         totals.params += layer.params
         totals.buffers += layer.buffers
+        totals.trainable_params += layer.trainable_params
         totals.macs += layer.macs
         totals.flops += layer.flops
         totals.activation_bytes += layer.output_bytes

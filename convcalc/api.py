@@ -49,12 +49,13 @@ class Report:
     diagnostics: tuple[Diagnostic, ...]
     options: Options
     graph: Graph | None = field(default=None, repr=False, compare=False)
+    training: Any = None  # convcalc.training.Training when check(..., training=True)
 
     @classmethod
     def of(cls, analysis: Analysis) -> "Report":
         return cls(analysis.file, analysis.name, analysis.input_shape, tuple(analysis.layers),
                    analysis.totals, tuple(analysis.diagnostics), analysis.options,
-                   analysis.graph)
+                   analysis.graph, analysis.training)
 
     @property
     def ok(self) -> bool:
@@ -83,7 +84,7 @@ class Report:
 
 
 def check(source: SourceLike, *, input: InputLike = None, dtype: str = "float32",
-          batch: int = 1) -> Report:
+          batch: int = 1, training: bool = False, optimizer: str = "adam") -> Report:
     """Analyse a network: shapes, params, MACs/FLOPs, memory, receptive fields, diagnostics.
 
     `source`: a path (str or os.PathLike: a YAML spec, or a model file an importer reads),
@@ -91,22 +92,28 @@ def check(source: SourceLike, *, input: InputLike = None, dtype: str = "float32"
     dict as yaml.safe_load gives a spec. `input`: (C, *spatial), or the spatial sizes alone
     to keep the spec's channels ("256x256" works too). Raises OSError for an unreadable
     path, InputError for an input of the wrong rank, ValueError for a bad dtype or batch;
-    problems in the spec itself are diagnostics, never exceptions."""
+    problems in the spec itself are diagnostics, never exceptions.
+
+    `training`: also the cost of one training step with `optimizer` (sgd, momentum, adam,
+    adamw) in `Report.training` (convcalc.training.Training; None when a shape is unknown)."""
+    from convcalc.training import OPTIMIZERS
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch {batch!r}: expected a positive integer")
     file, text = load(source, input)
-    return analyse(file, text, input, dtype, batch)
+    return analyse(file, text, input, dtype, batch, training, optimizer)
 
 
 def analyse(file: str, text: str, input: InputLike = None, dtype: str = "float32",
-            batch: int = 1) -> Report:
+            batch: int = 1, training: bool = False, optimizer: str = "adam") -> Report:
     """Spec text already read -> Report (check() without the reading)."""
     from convcalc.analysis import analyze_text, without_positions
     from convcalc.interop import is_model_file
     shape = resolve_input(input, text, file)
-    analysis = analyze_text(text, file, Options(dtype, batch, shape))
+    analysis = analyze_text(text, file, Options(dtype, batch, shape, training, optimizer))
     return Report.of(without_positions(analysis) if is_model_file(file) else analysis)
 
 

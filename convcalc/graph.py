@@ -65,6 +65,11 @@ class Graph:
     declared_input: tuple[int, ...] | None = None  # the spec's own input, when overridden
     groups: list[GroupExpect] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # block instance -> its output layer
+    frozen: tuple[str, ...] = ()  # the spec's `frozen:` names and prefixes
+
+    def is_frozen(self, name: str) -> bool:
+        """A layer named in `frozen:`, or under a prefix there (layer1 -> layer1.0.conv1)."""
+        return any(name == p or name.startswith(p + ".") for p in self.frozen)
 
     def output_of(self, name: str) -> str:
         """A layer's own name; a block instance's (or repeat's) name -> its last layer's."""
@@ -501,7 +506,7 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
               builder.read_expect(spec.expect, spec.expect_pos or Pos(1, 1), None))
     declared = shape if input_shape is None else read_input_shape(spec, [])
     return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found,
-                 declared, builder.groups, dict(builder.aliases))
+                 declared, builder.groups, dict(builder.aliases), tuple(spec.frozen))
 
 
 __all__ = ["Node", "Graph", "build_graph", "INPUT"]

@@ -38,7 +38,12 @@ def spec_schema() -> dict:
            "blocks": {"description": "reusable sub-graphs, used as layer types",
                       "type": "object", "additionalProperties": {"$ref": "#/$defs/block"}},
            "layers": {"$ref": "#/$defs/layers"},
-           "expect": {"$ref": "#/$defs/expect"}}
+           "expect": {"$ref": "#/$defs/expect"},
+           "frozen": {"description": "layers whose parameters do not train (names, or "
+                                     "prefixes such as layer1): --training and the "
+                                     "trainable/frozen totals",
+                      "oneOf": [{"type": "string"},
+                                {"type": "array", "items": {"type": "string", "minLength": 1}}]}}
     assert set(top) == set(TOP_KEYS), "spec.TOP_KEYS changed: describe the new key here"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "convcalc spec",

@@ -116,7 +116,7 @@ def load_yaml(text: str, file: str) -> Any:
 # -- the Spec structure ---------------------------------------------------------------------
 
 RESERVED = ("type", "name", "inputs", "expect", "repeat")
-TOP_KEYS = ("name", "input", "blocks", "layers", "expect", "description")
+TOP_KEYS = ("name", "input", "blocks", "layers", "expect", "description", "frozen")
 EXPECT_KEYS = ("shape", "output", "params", "macs", "flops")
 
 
@@ -156,6 +156,7 @@ class Spec:
     expect: Any = None
     expect_pos: Pos | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    frozen: tuple[str, ...] = ()  # layer names or name prefixes whose weights do not train
 
 
 def unreadable(path, err: Exception) -> str:
@@ -206,8 +207,23 @@ def parse_spec(text: str, file: str) -> Spec:
         raise SpecError([diag("invalid-spec", "the spec has no layers",
                               "list them under layers:, one `- ` per layer")
                          .at(file, *_at(data.value_pos["layers"]))])
+    frozen = _parse_frozen(data.get("frozen"), data.value_pos.get("frozen"), file, found)
     return Spec(file, data.get("name"), data["input"], data.value_pos["input"], layers, blocks,
-                data.get("expect"), data.value_pos.get("expect"), found)
+                data.get("expect"), data.value_pos.get("expect"), found, frozen)
+
+
+def _parse_frozen(raw: Any, pos: Pos | None, file: str, found: list) -> tuple[str, ...]:
+    """`frozen: [conv1, bn1, layer1]`: layers (or every layer under a prefix such as layer1,
+    as model.layer1.requires_grad_(False)) whose parameters do not train."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(v, str) and v for v in raw):
+        found.append(diag("invalid-value", f"frozen must be a list of layer names or prefixes; "
+                          f"got {raw!r}", "e.g. frozen: [conv1, bn1, layer1]").at(file, *_at(pos)))
+        return ()
+    return tuple(raw)
 
 
 def _at(pos: Pos) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from convcalc.analysis import analyze_file
 from convcalc.render.common import count_text, rf_text, shape_text
 from convcalc.render.fit import Column, FittedTable
 from convcalc.render.json_report import render_json
-from convcalc.render.text import render_table
+from convcalc.render.text import View, render_table
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "convcalc" / "data" / "images" / "chelsea.png"
@@ -51,7 +51,7 @@ def boxed_columns(lines: list[str]) -> dict[str, list[str]]:
 def test_check_table_numbers_are_whole(spec, width):
     report = analyze_file(ROOT / "specs" / f"{spec}.yaml")
     layers = json.loads(render_json([report]))["files"][0]["layers"]
-    lines = rendered(render_table(report), width)
+    lines = rendered(render_table(report, View(depth=0)), width)  # --all: every layer
     assert all(len(line) <= width for line in lines if line[:1] in "┏┃┡│└")
     columns = boxed_columns(lines)
     expected = {"#": [str(i) for i in range(len(layers))],

@@ -37,11 +37,13 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
 
 
 def console():
-    """A rich console: the terminal's width on a terminal; wide enough for whole tables when
-    the output goes to a file or a CI log, so that names are never cut."""
+    """A rich console: the terminal's width on a terminal (or $COLUMNS when set); wide enough
+    for whole tables when the output goes to a file or a CI log, so that names are never cut."""
+    import os
+
     from rich.console import Console
     out = Console(highlight=False, soft_wrap=True)
-    if not out.is_terminal:
+    if not out.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
         out = Console(highlight=False, soft_wrap=True, width=240)
     return out
 

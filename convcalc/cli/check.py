@@ -19,6 +19,25 @@ class Format(str, Enum):
     github = "github"
     sarif = "sarif"
     gitlab = "gitlab"
+    csv = "csv"
+
+
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class SortKey(str, Enum):
+    macs = "macs"
+    params = "params"
+    memory = "memory"
+
+
+class Units(str, Enum):
+    iec = "iec"
+    si = "si"
 
 
 class DType(str, Enum):
@@ -35,7 +54,7 @@ def check(
                                       show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", metavar="FORMAT",
                                   help="table, json, markdown, github (annotations), sarif "
-                                       "(code scanning) or gitlab (code quality)"),
+                                       "(code scanning), gitlab (code quality) or csv"),
     strict: bool = typer.Option(False, "--strict", help="warnings fail too (exit 1)"),
     input: Optional[str] = typer.Option(None, "--input", "-i",
                                         help="override the input: 3x256x256, or 256x256 to keep "
@@ -43,12 +62,46 @@ def check(
     dtype: DType = typer.Option(DType.float32, "--dtype", metavar="DTYPE",
                                 help="element type for bytes: float32, float16, bfloat16, int8"),
     batch: int = typer.Option(1, "--batch", min=1, metavar="N",
-                              help="batch size for activation memory"),
+                              help="batch size for activation memory (the table then shows "
+                                   "the batch axis)"),
+    training: bool = typer.Option(False, "--training", help="the cost of a training step: "
+                                  "backward MACs, bytes saved for backward, gradients, "
+                                  "optimizer state, peak memory"),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer", metavar="OPT",
+                                        help="with --training: sgd, momentum, adam, adamw"),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, metavar="N",
+                                        help="fold the table to blocks at depth N of the "
+                                             "names (layer1, layer1.0); 0: every layer"),
+    all_layers: bool = typer.Option(False, "--all", help="every layer (long networks "
+                                    "otherwise fold to blocks)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="list the infos (otherwise "
+                                 "counted); warnings and errors are always listed"),
+    columns: Optional[str] = typer.Option(None, "--columns", metavar="LIST",
+                                          help="extra table columns, comma-separated: input, "
+                                               "kernel, stride, trainable, flops, share, "
+                                               "bytes, rf"),
+    sort: Optional[SortKey] = typer.Option(None, "--sort", metavar="KEY",
+                                           help="rows by macs, params or memory, largest first"),
+    top: Optional[int] = typer.Option(None, "--top", min=1, metavar="N",
+                                      help="only the first N rows (with --sort: hotspots)"),
+    units: Units = typer.Option(Units.iec, "--units", metavar="UNITS",
+                                help="bytes in iec (MiB, the default) or si (MB, as torchinfo)"),
 ) -> None:
     """Compute every layer's shape, parameters, MACs/FLOPs, memory and receptive field, and
-    flag invalid strides, mismatched merges and impossible sizes. Exit 1 on an error."""
-    reports, unread = analyse_all(files, input, dtype.value, batch)
-    _print(reports, format)
+    flag invalid strides, mismatched merges and impossible sizes. Exit 1 on an error.
+
+    Long networks show blocks (--all: every layer); --training adds the cost of training."""
+    from convcalc.render.summary import EXTRA_COLUMNS
+    from convcalc.render.text import View
+    extra = tuple(c.strip() for c in (columns or "").split(",") if c.strip())
+    unknown = [c for c in extra if c not in EXTRA_COLUMNS]
+    if unknown:
+        fail_usage(f"--columns: unknown column {unknown[0]!r} (choose from "
+                   f"{', '.join(EXTRA_COLUMNS[:-1])})")
+    view = View(0 if all_layers else depth, sort.value if sort else None, top, extra, verbose,
+                units.value)
+    reports, unread = analyse_all(files, input, dtype.value, batch, training, optimizer.value)
+    _print(reports, format, view)
     for message in unread:
         typer.echo(f"convcalc: error: {message}", err=True)
     if unread:
@@ -57,7 +110,8 @@ def check(
         raise typer.Exit(1)
 
 
-def analyse_all(files: List[str], input: Optional[str], dtype: str, batch: int):
+def analyse_all(files: List[str], input: Optional[str], dtype: str, batch: int,
+                training: bool = False, optimizer: str = "adam"):
     """convcalc.check on every source (folders expanded); unreadable ones as messages, so
     that one of them does not stop the others from being checked."""
     from convcalc.api import InputError, check as check_source
@@ -74,7 +128,8 @@ def analyse_all(files: List[str], input: Optional[str], dtype: str, batch: int):
     for path in sources:
         try:
             reports.append(check_source(Path(path) if path != "-" else "-", input=input,
-                                        dtype=dtype, batch=batch))
+                                        dtype=dtype, batch=batch, training=training,
+                                        optimizer=optimizer))
         except (OSError, UnicodeDecodeError) as err:
             unread.append(unreadable(path, err))
         except ImportFailure as err:
@@ -84,8 +139,11 @@ def analyse_all(files: List[str], input: Optional[str], dtype: str, batch: int):
     return reports, unread
 
 
-def _print(reports, format: Format) -> None:
-    if format == Format.json:
+def _print(reports, format: Format, view=None) -> None:
+    if format == Format.csv:
+        from convcalc.render.csv_report import render_csv
+        typer.echo(render_csv(reports, view), nl=False)
+    elif format == Format.json:
         from convcalc.render.json_report import render_json
         typer.echo(render_json(reports))
     elif format == Format.markdown:
@@ -102,7 +160,7 @@ def _print(reports, format: Format) -> None:
         from convcalc.render.text import render_table
         out = console()
         for report in reports:
-            out.print(render_table(report))
+            out.print(render_table(report, view) if view else render_table(report))
 
 
 @app.command()

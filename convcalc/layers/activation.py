@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.base import Inference, Layer, LayerError, P, RFStep, register
+from convcalc.layers.base import (SAVED_OUTPUT, Inference, Layer, LayerError, P, RFStep, Saved,
+                                  register, saved_inputs)
+
+INPLACE = P("bool", False, doc="PyTorch's inplace=True: the output overwrites the input "
+                               "(training memory; no effect on the numbers)")
 
 
 class Elementwise(Layer):
-    """y = f(x), element by element: shape unchanged."""
+    """y = f(x), element by element: shape unchanged.
+
+    Saved for backward (PyTorch, train mode): `saves` is "input" (gelu, silu, leaky_relu,
+    hardtanh/relu6, ...), "output" (relu, sigmoid, tanh, elu, softmax) or "none"; an
+    in-place activation saves its output, which is its input's storage."""
 
     flops_per_element: int = 1
+    saves: str = "input"
 
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
@@ -24,33 +33,43 @@ class Elementwise(Layer):
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.kernels import ACTIVATIONS
-        return ACTIVATIONS[self.type](inputs[0], **self.values)
+        values = {k: v for k, v in self.values.items() if k != "inplace"}
+        return ACTIVATIONS[self.type](inputs[0], **values)
+
+    def saved_for_backward(self, shapes, out):
+        if self.saves == "output" or self.values.get("inplace"):
+            return SAVED_OUTPUT
+        return saved_inputs(0) if self.saves == "input" else ()
 
 
 @register("relu")
 class ReLU(Elementwise):
     summary = "max(0, x)"
+    params = {"inplace": INPLACE}
     flops_per_element = 1
+    saves = "output"
 
 
 @register("relu6")
 class ReLU6(Elementwise):
     summary = "min(max(0, x), 6)"
+    params = {"inplace": INPLACE}
     flops_per_element = 2
 
 
 @register("leaky_relu")
 class LeakyReLU(Elementwise):
     summary = "x if x > 0 else negative_slope * x"
-    params = {"negative_slope": P("float", 0.01)}
+    params = {"negative_slope": P("float", 0.01), "inplace": INPLACE}
     flops_per_element = 2
 
 
 @register("elu")
 class ELU(Elementwise):
     summary = "x if x > 0 else alpha * (exp(x) - 1)"
-    params = {"alpha": P("float", 1.0)}
+    params = {"alpha": P("float", 1.0), "inplace": INPLACE}
     flops_per_element = 3
+    saves = "output"
 
 
 @register("gelu")
@@ -63,18 +82,21 @@ class GELU(Elementwise):
 @register("silu")
 class SiLU(Elementwise):
     summary = "x * sigmoid(x) (swish)"
+    params = {"inplace": INPLACE}
     flops_per_element = 5
 
 
 @register("hardswish")
 class Hardswish(Elementwise):
     summary = "x * relu6(x + 3) / 6"
+    params = {"inplace": INPLACE}
     flops_per_element = 4
 
 
 @register("hardsigmoid")
 class Hardsigmoid(Elementwise):
     summary = "relu6(x + 3) / 6"
+    params = {"inplace": INPLACE}
     flops_per_element = 3
 
 
@@ -82,12 +104,14 @@ class Hardsigmoid(Elementwise):
 class Sigmoid(Elementwise):
     summary = "1 / (1 + exp(-x))"
     flops_per_element = 4
+    saves = "output"
 
 
 @register("tanh")
 class Tanh(Elementwise):
     summary = "tanh(x)"
     flops_per_element = 5
+    saves = "output"
 
 
 @register("softmax")
@@ -95,6 +119,7 @@ class Softmax(Elementwise):
     summary = "exp(x) / sum(exp(x)) along dim (PyTorch dim, batch axis included: 1 = channels)"
     params = {"dim": P("int", 1)}
     flops_per_element = 4
+    saves = "output"
 
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
@@ -135,6 +160,11 @@ class Dropout(Elementwise):
     params = {"p": P("float", 0.5, minimum=0)}
     flops_per_element = 0
 
+    def saved_for_backward(self, shapes, out):
+        """In training, the mask scaled by 1/(1-p): PyTorch on the CPU keeps it as a tensor of
+        the input's dtype (input * noise saves noise); CUDA's fused kernel keeps one byte."""
+        return (Saved("extra", elements=math.prod(out), label="mask"),)
+
     def forward(self, inputs, params, refs):
         return inputs[0]
 
@@ -142,4 +172,6 @@ class Dropout(Elementwise):
 @register("identity")
 class Identity(Elementwise):
     summary = "y = x"
+    view_of_input = True
     flops_per_element = 0
+    saves = "none"

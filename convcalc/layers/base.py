@@ -71,6 +71,27 @@ class Inference:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """A tensor PyTorch's autograd keeps for a layer's backward (train mode): input `index`,
+    the `output`, or an `extra` tensor of `elements` elements (per sample when `per_sample`)
+    of `itemsize` bytes (None: the network's dtype). Parameters and buffers are not listed."""
+
+    what: str  # "input" | "output" | "extra"
+    index: int = 0
+    elements: int = 0
+    itemsize: int | None = None
+    per_sample: bool = True
+    label: str = ""
+
+
+def saved_inputs(*indices: int) -> tuple[Saved, ...]:
+    return tuple(Saved("input", i) for i in indices)
+
+
+SAVED_OUTPUT = (Saved("output"),)
+
+
+@dataclass(frozen=True)
 class P:
     """A parameter declaration: how to read it from the spec, its default and its meaning."""
 
@@ -121,6 +142,24 @@ class Layer:
         """Parameters that name other layers (param -> layer name), such as crop's `to`."""
         return {name: getattr(self, name) for name, p in self.params.items()
                 if p.kind == "ref" and getattr(self, name, None) is not None}
+
+    # -- the cost of training (convcalc.training) --------------------------------------------
+    view_of_input: ClassVar[bool] = False
+    """The output is a view of input 0 (flatten, slice, crop): no new storage."""
+
+    def aliases_input(self) -> bool:
+        """Whether the output shares input 0's storage: a view, or an in-place activation."""
+        return self.view_of_input or bool(self.values.get("inplace", False))
+
+    def saved_for_backward(self, shapes: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        """What PyTorch's autograd saves for this layer's backward in train mode. The default,
+        for kinds that do not say, is every input (what most differentiable ops keep)."""
+        return saved_inputs(*range(len(shapes)))
+
+    def backward_macs(self, macs: int, input_grad: Sequence[bool], weight_grad: bool) -> int:
+        """MACs of the backward pass; only kinds whose forward is a convolution or a matrix
+        product have any (the convention of torch.utils.flop_counter)."""
+        return 0
 
     # -- the NumPy forward (convcalc.executor; numpy is imported there, never at import) ----
     ref_outputs: ClassVar[dict[str, str]] = {}
@@ -379,5 +418,5 @@ __all__ = [
     "Shape", "REQUIRED", "AXIS_NAMES", "AXIS_ENDS", "LayerError", "InvalidValue", "Weight",
     "RFStep", "Inference", "P", "Layer", "Kind", "REGISTRY", "register", "register_ndim",
     "read_value", "numel", "weight_key", "Severity", "diag", "Fraction", "enclosing_rf",
-    "sample_axis",
+    "sample_axis", "Saved", "saved_inputs", "SAVED_OUTPUT",
 ]

@@ -13,7 +13,7 @@ import math
 from convcalc import arithmetic as ar
 from convcalc.diagnostics import diag
 from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep, Shape,
-                                  Weight, register_ndim)
+                                  Weight, register_ndim, saved_inputs)
 from convcalc.layers.windows import resolve_padding, window_output
 
 # Fixed kernels a conv may name with `weights:` (cross-correlation, as every framework does:
@@ -147,6 +147,15 @@ class Conv(_ChannelsMixin, Layer):
                                      f"for an input of {i}; got {max(pb, pa)}",
                                      "use padding_mode zeros or replicate, or less padding")
 
+    def saved_for_backward(self, shapes, out):
+        """Its input (and its weight, a parameter: not counted)."""
+        return saved_inputs(0)
+
+    def backward_macs(self, macs, input_grad, weight_grad):
+        """grad_input is a transposed product of the forward's size, and so is grad_weight
+        (for groups g too: each group's weights meet their own channels only)."""
+        return macs * (int(any(input_grad)) + int(weight_grad))
+
     def weight_shapes(self, shapes) -> dict[str, Weight]:
         channels = shapes[0][0]
         out = {"weight": Weight((self.out_channels, channels // self.groups, *self.kernel_size))}
@@ -249,6 +258,15 @@ class ConvTranspose(_ChannelsMixin, Layer):
         flops = 2 * macs + (math.prod(out) if self.bias else 0)
         return Inference(out, macs, flops, tuple(notes))
 
+    def saved_for_backward(self, shapes, out):
+        """Its input (and its weight, a parameter: not counted)."""
+        return saved_inputs(0)
+
+    def backward_macs(self, macs, input_grad, weight_grad):
+        """grad_input is a transposed product of the forward's size, and so is grad_weight
+        (for groups g too: each group's weights meet their own channels only)."""
+        return macs * (int(any(input_grad)) + int(weight_grad))
+
     def weight_shapes(self, shapes) -> dict[str, Weight]:
         channels = shapes[0][0]
         out = {"weight": Weight((channels, self.out_channels // self.groups, *self.kernel_size))}
@@ -324,6 +342,15 @@ class LocallyConnected(Layer):
         pads, _ = self.geometry(shape[1:])
         return tuple(ar.conv_output_size(i, k, s, pb, pa) for i, k, s, (pb, pa)
                      in zip(shape[1:], self.kernel_size, self.stride, pads))
+
+    def saved_for_backward(self, shapes, out):
+        """Its input (and its weight, a parameter: not counted)."""
+        return saved_inputs(0)
+
+    def backward_macs(self, macs, input_grad, weight_grad):
+        """grad_input is a transposed product of the forward's size, and so is grad_weight
+        (for groups g too: each group's weights meet their own channels only)."""
+        return macs * (int(any(input_grad)) + int(weight_grad))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:
         out_spatial = self._out_spatial(shapes[0])

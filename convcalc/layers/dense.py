@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.base import Inference, Layer, LayerError, P, RFStep, Weight, register
+from convcalc.layers.base import (Inference, Layer, LayerError, P, RFStep, Weight, register,
+                                  saved_inputs)
 
 
 @register("flatten")
@@ -16,6 +17,10 @@ class Flatten(Layer):
     """Merge axes start_dim..end_dim (PyTorch dims, batch axis included: 1 = channels)."""
 
     summary = "flatten axes into one, PyTorch nn.Flatten"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()
     params = {"start_dim": P("int", 1), "end_dim": P("int", -1)}
 
     def infer(self, shapes, refs) -> Inference:
@@ -70,6 +75,15 @@ class Linear(Layer):
         out = (*shape[:-1], self.out_features)
         macs = math.prod(shape) * self.out_features
         return Inference(out, macs, 2 * macs + (math.prod(out) if self.bias else 0))
+
+    def saved_for_backward(self, shapes, out):
+        """Its input (and its weight, a parameter: not counted)."""
+        return saved_inputs(0)
+
+    def backward_macs(self, macs, input_grad, weight_grad):
+        """grad_input is a transposed product of the forward's size, and so is grad_weight
+        (for groups g too: each group's weights meet their own channels only)."""
+        return macs * (int(any(input_grad)) + int(weight_grad))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:
         out = {"weight": Weight((self.out_features, shapes[0][-1]))}

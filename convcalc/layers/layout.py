@@ -64,6 +64,11 @@ def resolved_shape(sizes, total: int, what: str) -> tuple[int, ...]:
 @register("reshape", "view")
 class Reshape(Layer):
     """x.reshape(N, *shape): `shape` is the per-sample shape (no batch axis), one -1 allowed."""
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
 
     summary = "x.reshape(N, *shape) / x.view: shape per sample (no batch axis), one -1"
     params = {"shape": P("any", doc="the per-sample shape, without the batch axis: [4, -1]")}
@@ -83,6 +88,11 @@ class Reshape(Layer):
 @register("unflatten")
 class Unflatten(Layer):
     """x.unflatten(dim, sizes): axis `dim` becomes `sizes` (one -1 allowed)."""
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
 
     summary = "x.unflatten(dim, sizes), PyTorch nn.Unflatten"
     params = {"dim": P("int", doc="PyTorch dim, batch axis included: 1 = channels"),
@@ -108,6 +118,11 @@ class Permute(Layer):
     """x.permute(*dims): `dims` lists every axis, the batch axis first (it stays at 0)."""
 
     summary = "x.permute(dims): dims with the batch axis, which stays first: [0, 1, 3, 2]"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     params = {"dims": P("any", doc="a permutation of 0 .. rank-1 (batch axis included) "
                                    "starting with 0")}
 
@@ -145,6 +160,10 @@ class Permute(Layer):
 class Transpose(Permute):
     """x.transpose(dim0, dim1): swap two axes (neither the batch axis)."""
 
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
+
     summary = "x.transpose(dim0, dim1): swap two axes (PyTorch dims, 1 = channels)"
     params = {"dim0": P("int", doc="PyTorch dim, batch axis included"),
               "dim1": P("int", doc="PyTorch dim, batch axis included")}
@@ -176,6 +195,10 @@ class PixelShuffle(_PixelShuffle):
     """out[c, h*r + i, w*r + j] = x[c*r^2 + i*r + j, h, w] (ONNX DepthToSpace mode CRD)."""
 
     summary = "[C*r^2, H, W] -> [C, H*r, W*r], PyTorch nn.PixelShuffle (ONNX DepthToSpace CRD)"
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     params = {"upscale_factor": P("int", minimum=1)}
     factor_name = "upscale_factor"
 
@@ -208,6 +231,10 @@ class PixelUnshuffle(_PixelShuffle):
     (i, j, c), which differs: see docs/spec.md)."""
 
     summary = "[C, H*r, W*r] -> [C*r^2, H, W], PyTorch nn.PixelUnshuffle"
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     params = {"downscale_factor": P("int", minimum=1)}
     factor_name = "downscale_factor"
 

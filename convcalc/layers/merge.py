@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.base import Inference, Layer, LayerError, P, RFStep, register
+from convcalc.layers.base import Inference, Layer, LayerError, P, RFStep, register, saved_inputs
 
 def _axis_word(shape_len: int, axis: int) -> str:
     spatial = {2: ("length",), 3: ("height", "width"), 4: ("depth", "height", "width")}
@@ -93,6 +93,10 @@ class Add(_Broadcast):
     summary = "element-wise sum of 2+ inputs (residual connections), or x + other"
     op = "add"
 
+    def saved_for_backward(self, shapes, out):
+        """Nothing: the gradient passes through (broadcast ones are summed back)."""
+        return ()
+
     @staticmethod
     def combine(a, b):
         return a + b
@@ -102,6 +106,10 @@ class Add(_Broadcast):
 class Mul(_Broadcast):
     summary = "element-wise product of 2+ inputs (gates, squeeze-excitation), or x * other"
     op = "mul"
+
+    def saved_for_backward(self, shapes, out):
+        """Each factor, for the other's gradient."""
+        return saved_inputs(*range(len(shapes)))
 
     @staticmethod
     def combine(a, b):
@@ -116,6 +124,10 @@ class Concat(Layer):
     params = {"dim": P("int", 1)}
     min_inputs = 1
     max_inputs = None
+
+    def saved_for_backward(self, shapes, out):
+        """Nothing: the gradient is sliced back to each input."""
+        return ()
 
     def infer(self, shapes, refs) -> Inference:
         rank = len(shapes[0])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.base import (Inference, Layer, LayerError, P, RFStep, Weight, register,
-                                  register_ndim)
+from convcalc.layers.base import (Inference, Layer, LayerError, P, RFStep, Saved, Weight,
+                                  register, register_ndim, saved_inputs)
 
 
 def _check_features(layer: Layer, given: int | None, channels: int, name: str) -> None:
@@ -38,6 +38,12 @@ class BatchNorm(Layer):
         self.need_rank(shape, (1, 2) if self.ndim == 1 else self.ndim + 1)
         _check_features(self, self.num_features, shape[0], "num_features")
         return Inference(shape, 0, 2 * math.prod(shape))
+
+    def saved_for_backward(self, shapes, out):
+        """In training: its input, and the batch mean and inverse deviation per channel
+        (float32; its weight and running statistics are parameters and buffers)."""
+        return (*saved_inputs(0), Saved("extra", elements=2 * shapes[0][0], itemsize=4,
+                                        per_sample=False, label="batch statistics"))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:
         channels = shapes[0][0]
@@ -100,6 +106,10 @@ class GroupNorm(Layer):
                              "use fewer groups, or normalise a larger map")
         return Inference(shape, 0, 8 * math.prod(shape))
 
+    def saved_for_backward(self, shapes, out):
+        """Its input, and the mean and reciprocal deviation of each group (per sample)."""
+        return (*saved_inputs(0), Saved("extra", elements=2 * self.num_groups, label="statistics"))
+
     def weight_shapes(self, shapes) -> dict[str, Weight]:
         c = shapes[0][0]
         return {"weight": Weight((c,)), "bias": Weight((c,))} if self.affine else {}
@@ -130,6 +140,16 @@ class LocalResponseNorm(Layer):
         (shape,) = shapes
         self.need_rank(shape, (2, 3, 4))
         return Inference(shape, 0, (2 * self.size + 3) * math.prod(shape))
+
+    def saved_for_backward(self, shapes, out):
+        """F.local_response_norm is composite: x*x (keeps x), the squares padded by size-1
+        channels (kept by avg_pool), the pooled sum plus k (kept by pow) and its power
+        (kept by the division with x)."""
+        channels, spatial = shapes[0][0], math.prod(shapes[0][1:])
+        return (*saved_inputs(0),
+                Saved("extra", elements=(channels + self.size - 1) * spatial, label="padded"),
+                Saved("extra", elements=channels * spatial, label="k + sum"),
+                Saved("extra", elements=channels * spatial, label="power"))
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.kernels import local_response_norm

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.activation import Elementwise
+from convcalc.layers.activation import INPLACE, Elementwise
 from convcalc.layers.base import Inference, Layer, LayerError, P, Weight, register
 
 
@@ -38,6 +38,7 @@ class Softplus(Elementwise):
 @register("mish")
 class Mish(Elementwise):
     summary = "x * tanh(softplus(x)) (nn.Mish)"
+    params = {"inplace": INPLACE}
     flops_per_element = 10
 
     def forward(self, inputs, params, refs):
@@ -47,7 +48,7 @@ class Mish(Elementwise):
 @register("hardtanh")
 class Hardtanh(Elementwise):
     summary = "min(max(x, min_val), max_val) (nn.Hardtanh)"
-    params = {"min_val": P("float", -1.0), "max_val": P("float", 1.0)}
+    params = {"min_val": P("float", -1.0), "max_val": P("float", 1.0), "inplace": INPLACE}
     flops_per_element = 2
 
     def infer(self, shapes, refs) -> Inference:

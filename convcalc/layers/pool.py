@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 from convcalc import arithmetic as ar
-from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep,
-                                  enclosing_rf, register, register_ndim)
+from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep, Saved,
+                                  enclosing_rf, register, register_ndim, saved_inputs)
 from convcalc.layers.windows import window_output
 
 
@@ -51,6 +51,11 @@ class _Pool(Layer):
 
 class MaxPool(_Pool):
     summary = "max pooling, PyTorch nn.MaxPoolNd"
+
+    def saved_for_backward(self, shapes, out):
+        """Its input and the argmax indices (int64, one per output)."""
+        return (*saved_inputs(0), Saved("extra", elements=math.prod(out), itemsize=8,
+                                        label="indices"))
     params = {
         "kernel_size": P("tuple", minimum=1),
         "stride": P("tuple", None, minimum=1, doc="defaults to kernel_size"),
@@ -157,8 +162,17 @@ class AdaptiveAvgPool(_AdaptivePool):
     summary = "adaptive average pooling, PyTorch nn.AdaptiveAvgPoolNd"
     kind = "avg"
 
+    def saved_for_backward(self, shapes, out):
+        """Its input; nothing for output size 1, which PyTorch computes as a mean."""
+        return () if all(n == 1 for n in out[1:]) else saved_inputs(0)
+
 
 class AdaptiveMaxPool(_AdaptivePool):
+    def saved_for_backward(self, shapes, out):
+        """Its input and the argmax indices (int64, one per output)."""
+        return (*saved_inputs(0), Saved("extra", elements=math.prod(out), itemsize=8,
+                                        label="indices"))
+
     summary = "adaptive max pooling, PyTorch nn.AdaptiveMaxPoolNd"
     kind = "max"
 
@@ -189,10 +203,18 @@ class GlobalAvgPool(_GlobalPool):
     summary = "global average pooling (mean over all spatial positions)"
     kind = "avg"
 
+    def saved_for_backward(self, shapes, out):
+        """Nothing: a mean's gradient needs only the input's size."""
+        return ()
+
 
 class GlobalMaxPool(_GlobalPool):
     summary = "global max pooling (max over all spatial positions)"
     kind = "max"
+
+    def saved_for_backward(self, shapes, out):
+        """amax keeps its input and its result."""
+        return (*saved_inputs(0), Saved("output"))
 
 
 class MaxUnpool(Layer):

@@ -84,12 +84,20 @@ class _Reduce(Layer):
 class Sum(_Reduce):
     summary = "torch.sum over dim (a list of PyTorch dims), keepdim"
 
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
+
     reduce = "sum"
 
 
 @register("mean")
 class Mean(_Reduce):
     summary = "torch.mean over dim (a list of PyTorch dims), keepdim"
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     extra_flops = 1
 
     reduce = "mean"

@@ -11,7 +11,7 @@ import math
 
 from convcalc import arithmetic as ar
 from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep,
-                                  enclosing_rf, register)
+                                  enclosing_rf, register, saved_inputs)
 
 LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -27,6 +27,10 @@ class Upsample(Layer):
         "mode": P("choice", "nearest", ("nearest", "linear", "bilinear", "trilinear")),
         "align_corners": P("bool", None, doc="linear modes only; PyTorch default false"),
     }
+
+    def saved_for_backward(self, shapes, out):
+        """Nothing: the gradient needs the sizes only."""
+        return ()
 
     def out_spatial(self, shape):
         axes = len(shape) - 1
@@ -96,6 +100,10 @@ class Pad(Layer):
         "value": P("float", 0.0, doc="fill value for mode constant"),
     }
 
+    def saved_for_backward(self, shapes, out):
+        """Nothing for constant padding; the input for reflect, replicate and circular."""
+        return () if self.mode == "constant" else saved_inputs(0)
+
     def pads(self, shape):
         if self.padding == "same":
             raise LayerError("invalid-value", "pad takes explicit padding, not 'same'",
@@ -128,6 +136,10 @@ class Crop(Layer):
     """Centre crop: offset before = (i - o) // 2 (U-Net's skip connections)."""
 
     summary = "centre crop to a size, or to another layer's size (`to: layer`)"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()
     params = {
         "size": P("size", None, doc="int or per-axis list"),
         "to": P("ref", None, doc="crop to this layer's spatial size"),

@@ -58,6 +58,11 @@ class Slice(Layer):
     """x[..., start:end:step] along `dim` (PyTorch: negatives from the end, bounds clamped)."""
 
     summary = "x[start : end : step] along dim (PyTorch slicing; torch.narrow, ONNX Slice)"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     params = {
         "dim": P("int", 1, doc="PyTorch dim, batch axis included: 1 = channels"),
         "start": P("int", None, doc="first index; negative counts from the end; - = 0"),
@@ -124,6 +129,11 @@ class Split(_Parts):
     or one part per listed size."""
 
     summary = "torch.split: parts name.0, name.1, ... of a size, or of listed sizes"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     params = {
         "split_size_or_sections": P("any", doc="an int (the size of every part, the last one "
                                                "smaller) or a list of sizes"),
@@ -147,6 +157,11 @@ class Chunk(_Parts):
     that size divides n sooner (torch.chunk's rule)."""
 
     summary = "torch.chunk: parts name.0, name.1, ... of ceil(n / chunks)"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
     params = {"chunks": P("int", minimum=1),
               "dim": P("int", 1, doc="PyTorch dim, batch axis included: 1 = channels")}
 
@@ -160,6 +175,11 @@ class SplitPart(Layer):
     the graph when `<split>.<index>` is named)."""
 
     summary = "one part of a split or chunk"
+    view_of_input = True
+
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
 
     def geometry(self, shape) -> tuple[int, int, int]:
         """(axis, offset, size) of this part on the per-sample shape."""

@@ -1,6 +1,10 @@
 """Kinds of two or more tensor inputs that are not element-wise: matmul (torch.matmul, batched,
 broadcasting over the leading axes) and stack (torch.stack along a new axis).
 
+    def saved_for_backward(self, shapes, out):
+        return ()  # the gradient needs sizes only
+
+
 matmul: per-sample shapes [..., M, K] @ [..., K, P] -> [broadcast(...), M, P]; MACs =
 M * K * P per broadcast matrix, FLOPs = 2 * MACs (the linear convention). Both inputs need
 at least two per-sample axes: a [K] vector per sample is a batch of rows, (N, K), which
@@ -48,6 +52,10 @@ class Matmul(Layer):
     summary = "torch.matmul / bmm of two inputs: [..., M, K] @ [..., K, P], leading axes broadcast"
     min_inputs = 2
     max_inputs = 2
+
+    def backward_macs(self, macs, input_grad, weight_grad):
+        """One product of the forward's size per input that needs a gradient."""
+        return macs * sum(map(bool, input_grad))
 
     def infer(self, shapes, refs) -> Inference:
         a, b = shapes

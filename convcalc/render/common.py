@@ -35,6 +35,17 @@ def bytes_text(n: int) -> str:
     return f"{n} B"
 
 
+def si_bytes_text(n: int) -> str:
+    """Decimal units, as torchinfo prints: 102233184 -> '102.23 MB'."""
+    if n >= 10**18:
+        return f"{_scientific(n)} B"
+    for unit, scale in (("PB", 10**15), ("TB", 10**12), ("GB", 10**9), ("MB", 10**6),
+                        ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
 def rf_text(rf: dict | None, key: str) -> str:
     """Receptive-field numbers per axis: one number when the axes agree."""
     if not rf or rf.get(key) is None:

@@ -9,7 +9,7 @@ from convcalc.analysis import Report
 
 def report_dict(report: Report) -> dict:
     totals = report.totals
-    return {
+    out = {
         "file": report.file,
         "name": report.name,
         "ok": report.ok,
@@ -25,6 +25,17 @@ def report_dict(report: Report) -> dict:
         },
         "diagnostics": [diagnostic_dict(d) for d in report.diagnostics],
     }
+    out["totals"]["trainable_params"] = totals.trainable_params
+    out["totals"]["non_trainable_params"] = totals.params - totals.trainable_params
+    training = getattr(report, "training", None)
+    if training is not None:
+        out["options"]["optimizer"] = training.optimizer
+        out["totals"]["training"] = training.totals_dict()
+        for entry, row in zip(out["layers"], training.layers):
+            entry["training"] = {"backward_macs": row.backward_macs, "saved_bytes": row.saved_bytes,
+                                 "gradient_bytes": row.gradient_bytes,
+                                 "optimizer_bytes": row.optimizer_bytes}
+    return out
 
 
 def layer_dict(layer) -> dict:
@@ -33,6 +44,7 @@ def layer_dict(layer) -> dict:
         "output_shape": list(layer.output_shape) if layer.output_shape else None,
         "params": layer.params, "macs": layer.macs, "flops": layer.flops,
         "output_bytes": layer.output_bytes, "line": layer.line, "column": layer.column,
+        "trainable_params": layer.trainable_params,
     }
     if layer.receptive_field is not None:
         out["receptive_field"] = layer.receptive_field
