@@ -84,8 +84,13 @@ class Twin(nn.Module):
             return self._module(node, simple[kind]())
         if kind == "maxpool2d":
             stride, pads, dilation = layer.geometry(ins[0][1:])
-            return lambda xs, refs: F.max_pool2d(xs[0], layer.kernel_size, stride,
-                                                 _pads(pads), dilation, layer.ceil_mode)
+            if _pads(pads) is not None:
+                return lambda xs, refs: F.max_pool2d(xs[0], layer.kernel_size, stride,
+                                                     _pads(pads), dilation, layer.ceil_mode)
+            flat = [p for pair in reversed(pads) for p in pair]  # Darknet's pad after
+            return lambda xs, refs: F.max_pool2d(F.pad(xs[0], flat, value=float("-inf")),
+                                                 layer.kernel_size, stride, 0, dilation,
+                                                 layer.ceil_mode)
         if kind == "avgpool2d":
             stride, pads, _ = layer.geometry(ins[0][1:])
             return lambda xs, refs: F.avg_pool2d(xs[0], layer.kernel_size, stride, _pads(pads),
@@ -127,7 +132,9 @@ class Twin(nn.Module):
         for node in self.graph.nodes:
             refs = {param: values[name] for param, name in node.refs.items()}
             values[node.name] = self.calls[node.name]([values[n] for n in node.inputs], refs)
-        return values[self.graph.nodes[-1].name]
+        read = {name for node in self.graph.nodes for name in [*node.inputs, *node.refs.values()]}
+        sinks = [n.name for n in self.graph.nodes if n.name not in read]  # YOLO's two heads
+        return tuple(values[name] for name in sinks)
 
 
 def _fold(op, xs, other):
@@ -192,7 +199,7 @@ def measure(model: nn.Module, input_shape, batch: int, optimizer: str = "adam") 
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(x)
-    loss = out.float().sum()
+    loss = sum(o.float().sum() for o in out)
     counter = FlopCounterMode(display=False, custom_mapping={
         torch.ops.aten.convolution_backward: corrected_conv_backward()})
     with counter:

@@ -56,6 +56,17 @@ class ReLU6(Elementwise):
     params = {"inplace": INPLACE}
     flops_per_element = 2
 
+    def saved_for_backward(self, shapes, out):
+        return clamp_saved(self, shapes, out)
+
+
+def clamp_saved(layer, shapes, out):
+    """hardtanh (relu6): its input; in place (hardtanh_), torch 2.14 keeps a copy of the
+    input besides the result, so in-place costs a tensor more (measured)."""
+    if layer.values.get("inplace"):
+        return (Saved("extra", elements=math.prod(out), label="input copy"), *SAVED_OUTPUT)
+    return saved_inputs(0)
+
 
 @register("leaky_relu")
 class LeakyReLU(Elementwise):

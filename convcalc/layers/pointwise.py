@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from convcalc.layers.activation import INPLACE, Elementwise
+from convcalc.layers.activation import INPLACE, Elementwise, clamp_saved
 from convcalc.layers.base import Inference, Layer, LayerError, P, Weight, register
 
 
@@ -59,6 +59,9 @@ class Hardtanh(Elementwise):
 
     def forward(self, inputs, params, refs):
         return _kernel("hardtanh")(inputs[0], self.min_val, self.max_val)
+
+    def saved_for_backward(self, shapes, out):
+        return clamp_saved(self, shapes, out)
 
 
 class _PerChannel(Layer):
