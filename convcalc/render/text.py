@@ -138,13 +138,13 @@ def _view_note(report, view: View, depth, shown: int):
     total = len(report.layers)
     if shown == total and not view.top:
         return []
-    what = f"{shown} rows" + (f" (blocks at depth {depth})" if depth else "")
-    order = f", the {view.sort} hotspots first" if view.sort else ""
-    return [Text(f"showing {what}{order} of {total} layers; --all shows every layer",
+    where = f" (blocks at depth {depth})" if depth else ""
+    what = (f"the top {shown} rows by {view.sort}" if view.sort else f"{shown} rows") + where
+    return [Text(f"showing {what} of {total} layers; --all shows every layer",
                  style="dim")]
 
 
-TRAINING_HEADERS = ("bwd MACs", "saved")
+TRAINING_HEADERS = ("bwd MACs/step", "saved")
 HEADERS = {"input": "input", "kernel": "kernel", "stride": "stride", "trainable": "trainable",
            "flops": "FLOPs", "share": "MACs %", "bytes": "out bytes", "rf": "RF"}
 
@@ -152,7 +152,7 @@ HEADERS = {"input": "input", "kernel": "kernel", "stride": "stride", "trainable"
 def _view_columns(headers: list[str]) -> list[Column]:
     drops = {"#": 3, "type": 4, "params": 5, "MACs": 6, "RF": 2, "RF stride": 1, "kernel": 7,
              "stride": 7, "input": 8, "FLOPs": 9, "trainable": 9, "out bytes": 9, "MACs %": 10,
-             "saved": 11, "bwd MACs": 12}
+             "saved": 11, "bwd MACs/step": 12}
     return [Column(h, "left", fold=True) if h == "name" else
             Column(h, "left", drop=4) if h == "type" else Column(h, drop=drops.get(h, 0))
             for h in headers]
