@@ -505,6 +505,13 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
     expect = ({} if spec.expect is None else
               builder.read_expect(spec.expect, spec.expect_pos or Pos(1, 1), None))
     declared = shape if input_shape is None else read_input_shape(spec, [])
+    names = [node.name for node in nodes]
+    for prefix in spec.frozen:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            from convcalc.spec import did_you_mean
+            builder.error("unknown-reference", f"frozen: {prefix!r} names no layer",
+                          spec.frozen_pos or Pos(1, 1), None,
+                          did_you_mean(prefix, names) or "name layers or a prefix such as layer1")
     return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found,
                  declared, builder.groups, dict(builder.aliases), tuple(spec.frozen))
 

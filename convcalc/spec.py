@@ -157,6 +157,7 @@ class Spec:
     expect_pos: Pos | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     frozen: tuple[str, ...] = ()  # layer names or name prefixes whose weights do not train
+    frozen_pos: Pos | None = None
 
 
 def unreadable(path, err: Exception) -> str:
@@ -209,7 +210,8 @@ def parse_spec(text: str, file: str) -> Spec:
                          .at(file, *_at(data.value_pos["layers"]))])
     frozen = _parse_frozen(data.get("frozen"), data.value_pos.get("frozen"), file, found)
     return Spec(file, data.get("name"), data["input"], data.value_pos["input"], layers, blocks,
-                data.get("expect"), data.value_pos.get("expect"), found, frozen)
+                data.get("expect"), data.value_pos.get("expect"), found, frozen,
+                data.value_pos.get("frozen"))
 
 
 def _parse_frozen(raw: Any, pos: Pos | None, file: str, found: list) -> tuple[str, ...]:

@@ -133,3 +133,9 @@ def test_frozen_totals_and_bad_frozen():
     assert "frozen 225,344" in table
     broken = convcalc.check(RESNET50.read_text() + "\nfrozen: {a: 1}\n")
     assert any(d.code == "invalid-value" and "frozen" in d.message for d in broken.diagnostics)
+
+
+def test_frozen_name_of_no_layer_is_an_error():
+    report = convcalc.check(RESNET50.read_text() + "\nfrozen: [layer9]\n")
+    found = [d for d in report.diagnostics if "layer9" in d.message]
+    assert found and found[0].code == "unknown-reference" and found[0].line
