@@ -41,6 +41,12 @@ class FittedTable:
     def fit(self, width: int):
         """(a rich Table, or None when not even the kept columns fit; headers of the dropped
         columns) for a console `width` wide."""
+        kept, dropped = self._fit_columns(width)
+        return (None, []) if kept is None else (self._table(kept), dropped)
+
+    def _fit_columns(self, width: int) -> tuple[list[int] | None, list[str]]:
+        """The indices of the columns kept at `width` (None: not even the last ones fit) and
+        the headers of the dropped ones."""
         kept = list(range(len(self.columns)))
         ranks = sorted({c.drop for c in self.columns if c.drop})  # one rank goes at once
         while self._width(kept) > width and ranks:
@@ -49,15 +55,19 @@ class FittedTable:
         dropped = [c.header for i, c in enumerate(self.columns) if i not in kept]
         if self._width(kept) > width:  # one record per row, every cell folded: none is cut
             return None, []
-        return self._table(kept), dropped
+        return kept, dropped
 
     def __rich_console__(self, console, options):
         from rich.text import Text
-        table, dropped = self.fit(options.max_width)
-        if table is None:
+        kept, dropped = self._fit_columns(options.max_width)
+        if kept is None:
             yield from self._records()
             return
-        yield table
+        if kept and self._plain_cells() is not None and _width(self._natural(i) for i in kept) <= \
+                options.max_width:
+            yield from _plain_table(self, kept, console, options)
+        else:
+            yield self._table(kept)
         if dropped:
             yield Text(f"not shown at {options.max_width} columns: {', '.join(dropped)} "
                        f"({self.how_to_see})", style="dim")
@@ -80,15 +90,34 @@ class FittedTable:
     # -- widths ------------------------------------------------------------------------------
 
     def _natural(self, index: int) -> int:
-        cells = [self.columns[index].header] + [row[index] for row in self.rows]
-        return max((_cell_width(cell) for cell in cells), default=1)
+        cache = self.__dict__.setdefault("_naturals", {})
+        if (index, len(self.rows)) not in cache:
+            cells = [self.columns[index].header] + [row[index] for row in self.rows]
+            cache[(index, len(self.rows))] = max((_cell_width(cell) for cell in cells), default=1)
+        return cache[(index, len(self.rows))]
 
     def _floor(self, index: int) -> int:
         natural = self._natural(index)
         return min(natural, FOLD_MIN) if self.columns[index].fold else natural
 
+    def _plain_cells(self) -> list[list[str]] | None:
+        """Every cell and header as plain text when the table can be drawn without rich's
+        layout (plain one-line cells, default box, no styles); else None."""
+        if self.__dict__.get("_plain", (None,))[0] != len(self.rows):
+            simple = set(self.options) <= PLAIN_OPTIONS and not any(c.style for c in self.columns)
+            cells = [[_plain(c.header) for c in self.columns]] if simple else [[None]]
+            for row in self.rows if simple else []:
+                cells.append([_plain(cell) for cell in row])
+                if None in cells[-1]:
+                    break
+            self.__dict__["_plain"] = (len(self.rows),
+                                       None if any(None in row for row in cells) else cells)
+        return self.__dict__["_plain"][1]
+
     def _width(self, kept: list[int]) -> int:
         """The table's width with its folding columns at their narrowest."""
+        if self._plain_cells() is not None:
+            return _width(self._floor(i) for i in kept)
         from rich.console import Console
         from rich.measure import Measurement
         probe = Console(width=10**6, file=_Null())
@@ -112,6 +141,9 @@ class FittedTable:
 
 def _cell_width(cell) -> int:
     from rich.text import Text
+    plain = _plain(cell)
+    if plain is not None:
+        return _cell_len(plain)
     text = Text.from_markup(cell) if isinstance(cell, str) else cell
     return max((line.cell_len for line in text.split("\n")), default=0) if text.plain else 0
 
@@ -122,3 +154,81 @@ class _Null:
 
     def flush(self) -> None:
         pass
+
+
+# -- a fast path for plain tables -----------------------------------------------------------
+
+def _cell_len(text: str) -> int:
+    from rich.cells import cell_len
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def _plain(cell) -> str | None:
+    """The text of a cell without markup, styles or line breaks; None for any other cell."""
+    from rich.text import Text
+    if isinstance(cell, str):
+        text = cell if "[" not in cell else None
+    elif type(cell) is Text and not cell.spans and not cell.style and cell.justify is None:
+        text = cell.plain
+    else:
+        return None
+    if text is None or "\n" in text or "\t" in text or not text.isprintable():
+        return None
+    return text
+
+
+PLAIN_OPTIONS = {"title", "title_justify", "header_style"}
+
+
+def _width(columns) -> int:
+    """A boxed table's width: each column, its padding (1 a side) and n + 1 rules."""
+    widths = list(columns)
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _plain_table(fitted: "FittedTable", kept: list[int], console, options):
+    """The lines rich draws for this table (heavy-head box, padding 1, bold header, columns
+    at their natural widths) when every cell is plain one-line text: written here directly,
+    as rich lays out each cell on its own (about 1 ms a row). The header is bold; the title
+    is rendered by rich as rich's Table renders it."""
+    from rich import box as boxes
+    from rich.segment import Segment
+    from rich.style import Style
+
+    cells = fitted._plain_cells()
+    widths = [fitted._natural(i) for i in kept]
+    justify = [fitted.columns[i].justify for i in kept]
+    box = boxes.HEAVY_HEAD.substitute(options, safe=console.safe_box)
+    padded = [w + 2 for w in widths]
+    title = fitted.options.get("title")
+    if title:
+        text = console.render_str(title, style="table.title", highlight=False)
+        yield from console.render(text, options.update(
+            width=_width(widths), highlight=False, height=None,
+            justify=fitted.options.get("title_justify", "center")))
+    header_style = console.get_style(fitted.options.get("header_style") or "table.header")
+    yield Segment(box.get_top(padded) + "\n")
+    for position, index in enumerate(kept):
+        yield Segment(box.head_vertical if position else box.head_left)
+        yield Segment(" ", header_style)  # the segments rich writes: same escape codes
+        yield Segment(_justified(cells[0][index], widths[position], justify[position]),
+                      header_style)
+        yield Segment(" ", header_style)
+    yield Segment(box.head_right + "\n")
+    yield Segment(box.get_row(padded, "head", edge=True) + "\n")
+    rule = f" {box.mid_vertical} "
+    lines = [f"{box.mid_left} " + rule.join(_justified(row[i], width, how) for i, width, how
+                                            in zip(kept, widths, justify)) + f" {box.mid_right}"
+             for row in cells[1:]]
+    if lines:
+        yield Segment("\n".join(lines) + "\n", Style())
+    yield Segment(box.get_bottom(padded) + "\n")
+
+
+def _justified(text: str, width: int, justify: str) -> str:
+    gap = width - _cell_len(text)
+    if justify == "right":
+        return " " * gap + text
+    if justify == "center":
+        return " " * (gap // 2) + text + " " * (gap - gap // 2)
+    return text + " " * gap
