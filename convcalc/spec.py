@@ -73,7 +73,12 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str, budget: list | N
         out = YSeq(_build(item, loader, file, budget) for item in node.value)
         out.pos, out.item_pos = _pos(node), [_pos(item) for item in node.value]
         return out
+    if node.tag == STR_TAG and type(node) is yaml.ScalarNode:  # most scalars: the text itself
+        return node.value
     return loader.construct_object(node, deep=True)
+
+
+STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _line_col(node: yaml.Node) -> tuple[int, int]:
@@ -87,10 +92,33 @@ def _char_at(text: str, line: int, col: int) -> str:
     return row[col - 1] if 0 < col <= len(row) else ""
 
 
+def _loader_class():
+    """The C loader when PyYAML has libyaml, its implicit tags memoised per (kind, text): the
+    resolver's regular expressions ran for every scalar."""
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if base.yaml_path_resolvers:  # the tag then depends on the path too
+        return base
+    if base not in _LOADERS:
+        resolve, cache = base.resolve, {}
+
+        def memoised(self, kind, value, implicit):
+            key = (kind, value, implicit)
+            if key not in cache:
+                if len(cache) > 100_000:
+                    cache.clear()
+                cache[key] = resolve(self, kind, value, implicit)
+            return cache[key]
+
+        _LOADERS[base] = type("SpecLoader", (base,), {"resolve": memoised})
+    return _LOADERS[base]
+
+
+_LOADERS: dict = {}
+
+
 def load_yaml(text: str, file: str) -> Any:
     """Parse YAML text into YMap / YSeq / scalars; a syntax error becomes a SpecError."""
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         if node is None:

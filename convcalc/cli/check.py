@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -100,8 +101,13 @@ def check(
                    f"{', '.join(EXTRA_COLUMNS[:-1])})")
     view = View(0 if all_layers else depth, sort.value if sort else None, top, extra, verbose,
                 units.value)
-    reports, unread = analyse_all(files, input, dtype.value, batch, training, optimizer.value)
-    _print(reports, format, view)
+    gc.disable()  # a report is a million small objects, none cyclic garbage: the collector's
+    try:          # passes over them took a third of the time on 10,000 layers
+        reports, unread = analyse_all(files, input, dtype.value, batch, training,
+                                      optimizer.value)
+        _print(reports, format, view)
+    finally:
+        gc.enable()
     for message in unread:
         typer.echo(f"convcalc: error: {message}", err=True)
     if unread:

@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 FOLD_MIN = 12  # a folding column is never narrower than this (or its longest cell)
 
 
+class Literal(str):
+    """A cell's text taken as it is: not rich markup ('[b]' shows as [b])."""
+
+
+def _rich(cell):
+    """A cell as rich takes it: a Literal becomes Text; markup strings and Text stay."""
+    if type(cell) is Literal:
+        from rich.text import Text
+        return Text(cell)
+    return cell
+
+
 @dataclass(frozen=True)
 class Column:
     """header; justify; fold: may wrap onto more lines; drop: the order in which columns go
@@ -27,7 +39,7 @@ class Column:
 
 @dataclass
 class FittedTable:
-    """A rich renderable: `columns`, `rows` (str cells are rich markup, or Text), and the
+    """A rich renderable: `columns`, `rows` (str cells are rich markup; Literal or Text), and the
     keyword arguments of rich.table.Table (title, box, ...)."""
 
     columns: list[Column]
@@ -80,6 +92,7 @@ class FittedTable:
             yield Text(str(title), style="italic", no_wrap=False, overflow="fold")
         for row in self.rows:
             for column, cell in zip(self.columns, row):
+                cell = _rich(cell)
                 text = Text.from_markup(cell) if isinstance(cell, str) else cell.copy()
                 line = Text(f"{column.header}: " if column.header else "", style="bold")
                 line.append_text(text)
@@ -92,8 +105,13 @@ class FittedTable:
     def _natural(self, index: int) -> int:
         cache = self.__dict__.setdefault("_naturals", {})
         if (index, len(self.rows)) not in cache:
-            cells = [self.columns[index].header] + [row[index] for row in self.rows]
-            cache[(index, len(self.rows))] = max((_cell_width(cell) for cell in cells), default=1)
+            plain = self._plain_cells()
+            if plain is not None:
+                widths = [_cell_len(row[index]) for row in plain]
+            else:
+                cells = [self.columns[index].header] + [row[index] for row in self.rows]
+                widths = [_cell_width(cell) for cell in cells]
+            cache[(index, len(self.rows))] = max(widths, default=1)
         return cache[(index, len(self.rows))]
 
     def _floor(self, index: int) -> int:
@@ -135,7 +153,7 @@ class FittedTable:
                              min_width=self._floor(index) if column.fold else None,
                              max_width=natural if column.fold else None)
         for row in self.rows:
-            table.add_row(*(row[i] for i in kept))
+            table.add_row(*(_rich(row[i]) for i in kept))
         return table
 
 
@@ -144,6 +162,7 @@ def _cell_width(cell) -> int:
     plain = _plain(cell)
     if plain is not None:
         return _cell_len(plain)
+    cell = _rich(cell)
     text = Text.from_markup(cell) if isinstance(cell, str) else cell
     return max((line.cell_len for line in text.split("\n")), default=0) if text.plain else 0
 
@@ -166,7 +185,9 @@ def _cell_len(text: str) -> int:
 def _plain(cell) -> str | None:
     """The text of a cell without markup, styles or line breaks; None for any other cell."""
     from rich.text import Text
-    if isinstance(cell, str):
+    if type(cell) is Literal:
+        text = cell
+    elif isinstance(cell, str):
         text = cell if "[" not in cell else None
     elif type(cell) is Text and not cell.spans and not cell.style and cell.justify is None:
         text = cell.plain

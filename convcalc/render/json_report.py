@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from convcalc.analysis import Report
+from convcalc.render import jsontext
 
 
 def report_dict(report: Report) -> dict:
@@ -61,4 +60,4 @@ def diagnostic_dict(d) -> dict:
 
 
 def render_json(reports: list[Report]) -> str:
-    return json.dumps({"version": 1, "files": [report_dict(r) for r in reports]}, indent=2)
+    return jsontext.dumps({"version": 1, "files": [report_dict(r) for r in reports]})

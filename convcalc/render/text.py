@@ -7,7 +7,7 @@ from convcalc.diagnostics import Severity
 from dataclasses import dataclass
 
 from convcalc.render.common import bytes_text, count_text, rf_text, shape_text, si_text
-from convcalc.render.fit import Column
+from convcalc.render.fit import Column, Literal
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def render_table(report: Report, view: View = View()):
     table = FittedTable(_view_columns(headers), [], dict(title=title, title_justify="left",
                                                           header_style="bold"))
     for row in cells:
-        table.add_row(*(Text(cell) for cell in row))
+        table.add_row(*map(Literal, row))
     if report.layers:
         summary = [Text.assemble((f"{key:<13}", "bold"), value)
                    for key, value in _summary(report, view.units)]
