@@ -228,7 +228,7 @@ class Executor:
         produced = sample_shape(out)
         low = mean = high = None
         if stats and out.size:
-            low, mean, high = float(out.min()), float(out.mean(dtype=np.float64)), float(out.max())
+            low, mean, high = summary(out)
         rows = []
         for index, node in enumerate(step.nodes):
             last = index == len(step.nodes) - 1
@@ -238,6 +238,15 @@ class Executor:
                 *((low, mean, high) if last else (None, None, None)),
                 folded_into=None if last else step.output, error=error))
         return rows
+
+
+def summary(out: np.ndarray) -> tuple[float, float, float]:
+    """min, mean, max of a float array. The mean is a float32 pairwise sum (NumPy's, on the
+    flat array: relative error ~ log2(n) * 6e-8), a third of the time of a float64 one."""
+    flat = out.reshape(-1)
+    total = np.add.reduce(flat, dtype=np.float32) if flat.dtype == np.float32 else \
+        np.add.reduce(flat, dtype=np.float64)
+    return float(flat.min()), float(total) / flat.size, float(flat.max())
 
 
 def _live_bytes(values: dict, sides: dict) -> int:

@@ -201,11 +201,11 @@ class Conv(_ChannelsMixin, Layer):
         weight: standardisation would remove the scale again."""
         if self.weight_standardization != "none":
             return None
-        weight = weights["weight"]
-        folded = weight.astype("float64") * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+        weight = weights["weight"].astype("float32", copy=False)  # W * scale in float32
+        folded = weight * scale.astype("float32").reshape((-1,) + (1,) * (weight.ndim - 1))
         bias = weights.get("bias")
         shift = shift if bias is None else bias.astype("float64") * scale + shift
-        return {"weight": folded.astype("float32"), "bias": shift.astype("float32")}
+        return {"weight": folded, "bias": shift.astype("float32")}
 
 
 class ConvTranspose(_ChannelsMixin, Layer):
