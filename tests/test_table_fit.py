@@ -146,3 +146,59 @@ def test_run_table_numbers_are_whole(run_result, width):
 def _close_ms(word: str, layers) -> bool:
     """ms is rounded to 4 places in json, to 2 in the table."""
     return any(abs(float(word) - la["ms"]) <= 0.0051 for la in layers)
+
+
+# -- the direct drawing of plain tables: the same bytes as rich's own layout (the oracle) -----
+
+def _drawn(table, width: int, terminal: bool) -> str:
+    import io
+
+    from rich.console import Console
+    buf = io.StringIO()
+    Console(file=buf, width=width, highlight=False, soft_wrap=True, force_terminal=terminal,
+            color_system="standard" if terminal else None).print(table)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_plain_tables_drawn_as_rich_draws_them(terminal, monkeypatch):
+    import random
+
+    from rich import box
+    from rich.text import Text
+
+    from convcalc.render import fit
+    from convcalc.render.fit import Column, FittedTable, Literal
+
+    rng = random.Random(13)
+    direct = 0
+    for _ in range(200):
+        ncol = rng.randint(1, 6)
+        columns = [Column(rng.choice(["#", "name", "type wide", "x", "é", ""]),
+                          rng.choice(["left", "right", "center"]), fold=rng.random() < .3,
+                          drop=rng.randint(0, 3)) for _ in range(ncol)]
+        options = dict(title=rng.choice(["a/b.yaml (net)", "x" * 50]),
+                       title_justify=rng.choice(["left", "center"]), header_style="bold")
+        if rng.random() < .5:
+            options.update(box=rng.choice([box.SIMPLE_HEAD, box.HEAVY_HEAD, box.ROUNDED]),
+                           pad_edge=rng.random() < .5)
+        if rng.random() < .5:
+            options.update(caption=rng.choice(["→ a caption", "c" * 70]),
+                           caption_justify=rng.choice(["left", "center", "right"]))
+        table = FittedTable(columns, [], options)
+        for _ in range(rng.randint(0, 8)):
+            table.add_row(*(rng.choice([
+                Text(rng.choice(["", "1", "64x56x56", "a" * rng.randint(1, 40), "中文"])),
+                Literal("[b]x"), "[green]✓[/]", "[bold red]0.5[/]", "1,234", "[green]a[/] b"])
+                for _ in range(ncol)))
+        width = rng.choice([20, 40, 60, 80, 240])
+        ours = _drawn(table, width, terminal)
+        direct += table._plain_cells() is not None
+        with monkeypatch.context() as patched:
+            patched.setattr(fit, "_plain", lambda cell: (None, None))
+            table.__dict__.pop("_plain", None)
+            table.__dict__.pop("_naturals", None)
+            assert _drawn(table, width, terminal) == ours
+        table.__dict__.pop("_plain", None)
+        table.__dict__.pop("_naturals", None)
+    assert direct > 50  # the direct path ran often enough to be tested

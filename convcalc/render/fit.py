@@ -75,8 +75,9 @@ class FittedTable:
         if kept is None:
             yield from self._records()
             return
-        if kept and self._plain_cells() is not None and _width(self._natural(i) for i in kept) <= \
-                options.max_width:
+        widths = [self._natural(i) for i in kept]
+        if min(widths, default=0) > 0 and self._plain_cells() is not None and \
+                self._layout_width(widths) <= options.max_width:
             yield from _plain_table(self, kept, console, options)
         else:
             yield self._table(kept)
@@ -122,20 +123,39 @@ class FittedTable:
         """Every cell and header as plain text when the table can be drawn without rich's
         layout (plain one-line cells, default box, no styles); else None."""
         if self.__dict__.get("_plain", (None,))[0] != len(self.rows):
-            simple = set(self.options) <= PLAIN_OPTIONS and not any(c.style for c in self.columns)
-            cells = [[_plain(c.header) for c in self.columns]] if simple else [[None]]
-            for row in self.rows if simple else []:
-                cells.append([_plain(cell) for cell in row])
-                if None in cells[-1]:
-                    break
-            self.__dict__["_plain"] = (len(self.rows),
-                                       None if any(None in row for row in cells) else cells)
+            self.__dict__["_plain"] = (len(self.rows), self._find_plain_cells())
         return self.__dict__["_plain"][1]
+
+    def _find_plain_cells(self) -> list[list[str]] | None:
+        box = self.options.get("box", "heavy_head")
+        if (not set(self.options) <= PLAIN_OPTIONS or any(c.style for c in self.columns)
+                or box is None or any(len(row) != len(self.columns) for row in self.rows)):
+            return None
+        styles: dict[tuple[int, int], str] = {}
+        cells = []
+        for row_index, row in enumerate([[c.header for c in self.columns], *self.rows]):
+            texts = []
+            for column_index, cell in enumerate(row):
+                text, style = _plain(cell)
+                if text is None or (style and not row_index):
+                    return None
+                if style:
+                    styles[(row_index, column_index)] = style
+                texts.append(text)
+            cells.append(texts)
+        self.__dict__["_styles"] = styles
+        return cells
+
+    def _layout_width(self, widths: list[int]) -> int:
+        """The width rich gives a boxed table with these column widths: the padding (1 a
+        side, none at the outer edges without pad_edge) and one rule between and around."""
+        edges = 0 if self.options.get("pad_edge", True) else 2
+        return sum(widths) + 3 * len(widths) + 1 - edges
 
     def _width(self, kept: list[int]) -> int:
         """The table's width with its folding columns at their narrowest."""
         if self._plain_cells() is not None:
-            return _width(self._floor(i) for i in kept)
+            return self._layout_width([self._floor(i) for i in kept])
         from rich.console import Console
         from rich.measure import Measurement
         probe = Console(width=10**6, file=_Null())
@@ -159,7 +179,7 @@ class FittedTable:
 
 def _cell_width(cell) -> int:
     from rich.text import Text
-    plain = _plain(cell)
+    plain, _ = _plain(cell)
     if plain is not None:
         return _cell_len(plain)
     cell = _rich(cell)
@@ -182,70 +202,106 @@ def _cell_len(text: str) -> int:
     return len(text) if text.isascii() else cell_len(text)
 
 
-def _plain(cell) -> str | None:
-    """The text of a cell without markup, styles or line breaks; None for any other cell."""
+def _plain(cell) -> tuple[str | None, str | None]:
+    """(text, style) of a one-line cell without spaces at its ends, whose text has one style
+    throughout (None: no style); (None, None) for any other cell, which rich lays out."""
     from rich.text import Text
+    style = None
     if type(cell) is Literal:
         text = cell
     elif isinstance(cell, str):
-        text = cell if "[" not in cell else None
-    elif type(cell) is Text and not cell.spans and not cell.style and cell.justify is None:
-        text = cell.plain
-    else:
-        return None
-    if text is None or "\n" in text or "\t" in text or not text.isprintable():
-        return None
-    return text
+        if "[" in cell:
+            try:
+                cell = Text.from_markup(cell)
+            except Exception:  # noqa: BLE001 - rich raises MarkupError; let it, in its path
+                return None, None
+        else:
+            text = cell
+    if isinstance(cell, Text):
+        if type(cell) is not Text or cell.style or cell.justify is not None:
+            return None, None
+        text, spans = cell.plain, cell.spans
+        if spans:
+            if len(spans) != 1 or (spans[0].start, spans[0].end) != (0, len(text)) or not text:
+                return None, None
+            style = str(spans[0].style)
+    if not text.isprintable() or text != text.strip():
+        return None, None
+    return text, style
 
 
-PLAIN_OPTIONS = {"title", "title_justify", "header_style"}
-
-
-def _width(columns) -> int:
-    """A boxed table's width: each column, its padding (1 a side) and n + 1 rules."""
-    widths = list(columns)
-    return sum(widths) + 3 * len(widths) + 1
+PLAIN_OPTIONS = {"title", "title_justify", "header_style", "box", "pad_edge", "caption",
+                 "caption_justify"}
 
 
 def _plain_table(fitted: "FittedTable", kept: list[int], console, options):
-    """The lines rich draws for this table (heavy-head box, padding 1, bold header, columns
-    at their natural widths) when every cell is plain one-line text: written here directly,
-    as rich lays out each cell on its own (about 1 ms a row). The header is bold; the title
-    is rendered by rich as rich's Table renders it."""
+    """The lines rich draws for this table (its box, padding 1 a side, bold header, columns
+    at their natural widths) when every cell is one line of text in one style: written here
+    directly, as rich lays out each cell on its own (about 1 ms a row), in the same segments
+    (so the same bytes, escape codes included: tests/test_table_fit.py holds them equal)."""
     from rich import box as boxes
     from rich.segment import Segment
     from rich.style import Style
 
-    cells = fitted._plain_cells()
+    cells, styles = fitted._plain_cells(), fitted.__dict__["_styles"]
     widths = [fitted._natural(i) for i in kept]
     justify = [fitted.columns[i].justify for i in kept]
-    box = boxes.HEAVY_HEAD.substitute(options, safe=console.safe_box)
-    padded = [w + 2 for w in widths]
+    edge = fitted.options.get("pad_edge", True)
+    pads = [(1 if position or edge else 0, 1 if position < len(kept) - 1 or edge else 0)
+            for position in range(len(kept))]
+    box = fitted.options.get("box", boxes.HEAVY_HEAD).substitute(options, safe=console.safe_box)
+    padded = [w + left + right for w, (left, right) in zip(widths, pads)]
+    annotation = options.update(width=fitted._layout_width(widths), highlight=False, height=None)
     title = fitted.options.get("title")
     if title:
-        text = console.render_str(title, style="table.title", highlight=False)
-        yield from console.render(text, options.update(
-            width=_width(widths), highlight=False, height=None,
-            justify=fitted.options.get("title_justify", "center")))
+        yield from console.render(console.render_str(title, style="table.title", highlight=False),
+                                  annotation.update(justify=fitted.options.get("title_justify",
+                                                                               "center")))
     header_style = console.get_style(fitted.options.get("header_style") or "table.header")
     yield Segment(box.get_top(padded) + "\n")
+    yield Segment(box.head_left)
     for position, index in enumerate(kept):
-        yield Segment(box.head_vertical if position else box.head_left)
-        yield Segment(" ", header_style)  # the segments rich writes: same escape codes
+        left, right = pads[position]
+        if position:
+            yield Segment(box.head_vertical)
+        if left:
+            yield Segment(" " * left, header_style)  # the segments rich writes: same escapes
         yield Segment(_justified(cells[0][index], widths[position], justify[position]),
                       header_style)
-        yield Segment(" ", header_style)
+        if right:
+            yield Segment(" " * right, header_style)
     yield Segment(box.head_right + "\n")
     yield Segment(box.get_row(padded, "head", edge=True) + "\n")
-    rule = f" {box.mid_vertical} "
-    lines = [f"{box.mid_left} " + rule.join(_justified(row[i], width, how) for i, width, how
-                                            in zip(kept, widths, justify)) + f" {box.mid_right}"
-             for row in cells[1:]]
+    plain = Style()
+    lines: list[str] = []
+    for row_index, row in enumerate(cells[1:], start=1):
+        parts = [box.mid_left]
+        for position, index in enumerate(kept):
+            left, right = pads[position]
+            if position:
+                parts.append(box.mid_vertical)
+            text = _justified(row[index], widths[position], justify[position])
+            style = styles.get((row_index, index))
+            if style is None:
+                parts.append(" " * left + text + " " * right)
+                continue
+            core = row[index]
+            before = text[:len(text) - len(text.lstrip(" "))]
+            after = text[len(before) + len(core):]
+            lines.append("".join(parts) + " " * left + before)
+            yield Segment("\n".join(lines), plain)
+            yield Segment(core, console.get_style(style))
+            lines, parts = [], [after + " " * right]
+        lines.append("".join(parts) + box.mid_right)
     if lines:
-        yield Segment("\n".join(lines) + "\n", Style())
+        yield Segment("\n".join(lines) + "\n", plain)
     yield Segment(box.get_bottom(padded) + "\n")
-
-
+    caption = fitted.options.get("caption")
+    if caption:
+        yield from console.render(console.render_str(caption, style="table.caption",
+                                                     highlight=False),
+                                  annotation.update(justify=fitted.options.get("caption_justify",
+                                                                               "center")))
 def _justified(text: str, width: int, justify: str) -> str:
     gap = width - _cell_len(text)
     if justify == "right":
