@@ -110,6 +110,8 @@ PUBLISHED = [  # name, num_params, GMACs of conv + linear (exact where published
     ("vgg16", 138_357_544, 15_470_264_320),
     ("resnet18", 11_689_512, 1_814_073_344),
     ("resnet50", 25_557_032, 4.089e9),
+    ("resnet152", 60_192_808, 11.514e9),
+    ("densenet121", 7_978_856, 2.834e9),
     ("mobilenet_v2", 3_504_872, 0.301e9),
 ]
 

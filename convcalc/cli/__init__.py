@@ -78,7 +78,7 @@ def full_input(override: tuple[int, ...] | None, path, text: str | None = None):
 
 def _register_commands() -> None:
     from convcalc.cli import check  # noqa: F401
-    for optional in ("calc", "rf", "run", "imports", "schema", "diff", "export"):
+    for optional in ("calc", "rf", "run", "imports", "schema", "diff", "export", "picture"):
         try:
             __import__(f"convcalc.cli.{optional}")
         except ModuleNotFoundError as err:
