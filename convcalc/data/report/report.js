@@ -168,8 +168,15 @@
   }
   holder.addEventListener("wheel", (event) => {
     event.preventDefault();
-    const [x, y] = toSvg(event);
-    zoom(event.deltaY > 0 ? 1.15 : 1 / 1.15, x, y);
+    if (event.ctrlKey || event.metaKey) {  // pinch or ctrl+wheel: zoom about the pointer
+      const [x, y] = toSvg(event);
+      zoom(event.deltaY > 0 ? 1.15 : 1 / 1.15, x, y);
+      return;
+    }
+    const box = svg.getBoundingClientRect();  // the wheel scrolls the tall graph
+    view.x += event.deltaX / box.width * view.w;
+    view.y += event.deltaY / box.height * view.h;
+    apply();
   }, { passive: false });
   let drag = null;
   holder.addEventListener("pointerdown", (event) => { drag = { x: event.clientX, y: event.clientY, view: { ...view }, moved: false }; });
