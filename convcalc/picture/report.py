@@ -63,18 +63,21 @@ def summary(report) -> dict:
 
 
 def rf_layers(report, limit: int = MAX_RF_LAYERS) -> list[dict]:
-    """The last layer at each receptive-field stride (the end of each stage), with its field
-    and unit grid: the page draws the field of the chosen unit of each."""
+    """The last layer of each run of equal receptive-field strides (the end of each stage, on
+    the way down and, in an encoder-decoder, on the way up), with its field and unit grid:
+    the page draws the field of the chosen unit of each."""
     rank = len(report.input_shape or ()) - 1
-    by_stride: dict[tuple, dict] = {}
+    chosen: list[dict] = []
     for layer in report.layers:
         field, shape = layer.receptive_field, layer.output_shape
         if rank != 2 or not field or not shape or len(shape) != rank + 1:
             continue
-        by_stride[tuple(field["stride"])] = {"name": layer.name, "size": field["size"],
-                                             "stride": field["stride"],
-                                             "padding": field["padding"], "grid": list(shape[1:])}
-    chosen = list(by_stride.values())
+        entry = {"name": layer.name, "size": field["size"], "stride": field["stride"],
+                 "padding": field["padding"], "grid": list(shape[1:])}
+        if chosen and chosen[-1]["stride"] == entry["stride"]:
+            chosen[-1] = entry
+        else:
+            chosen.append(entry)
     if len(chosen) > limit:  # keep the first, the last and evenly spaced ones between
         step = (len(chosen) - 1) / (limit - 1)
         chosen = [chosen[round(k * step)] for k in range(limit)]

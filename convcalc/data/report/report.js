@@ -146,8 +146,8 @@
   let view = { x: 0, y: 0, w: full.w, h: full.h };
   const apply = () => svg.setAttribute("viewBox", [view.x, view.y, view.w, view.h].map((v) => v.toFixed(1)).join(" "));
   const aspect = () => holder.clientHeight / Math.max(1, holder.clientWidth);
-  function top() {  // the input end at a readable scale: the graph's width, at most 2x the panel's
-    const w = Math.min(full.w, Math.max(holder.clientWidth, full.w / 2.5));
+  function top() {  // the input end, the graph's whole width at 85% (or more when it is wide)
+    const w = Math.max(full.w, holder.clientWidth / 0.85);
     view = { x: (full.w - w) / 2, y: 0, w: w, h: w * aspect() };
     apply();
   }
