@@ -70,7 +70,8 @@ def rf_layers(report, limit: int = MAX_RF_LAYERS) -> list[dict]:
     chosen: list[dict] = []
     for layer in report.layers:
         field, shape = layer.receptive_field, layer.output_shape
-        if rank != 2 or not field or not shape or len(shape) != rank + 1:
+        if rank != 2 or not field or not shape or len(shape) != rank + 1 or \
+                all(n == 1 for n in shape[1:]):  # a pooled vector (a gate): one unit
             continue
         entry = {"name": layer.name, "size": field["size"], "stride": field["stride"],
                  "padding": field["padding"], "grid": list(shape[1:])}
