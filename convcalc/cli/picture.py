@@ -115,7 +115,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML page (no network needed): the graph with pan and zoom,
     the summary and the sortable layer table folded to blocks, the diagnostics, bars of
-    params, MACs and memory, receptive fields on an image, and with --image feature maps."""
+    params, MACs and memory, receptive fields on an image, and with --image feature maps.
+    Exit 1 when the spec has errors (the page is still written and shows them)."""
     from convcalc.executor.images import ImageError
     from convcalc.executor.runner import RunError
     from convcalc.executor.weights import WeightsError, read_weights
@@ -136,3 +137,5 @@ def report(
     _write(out, page)
     typer.echo(f"wrote {out}: {len(page.encode('utf-8')) / 1024:.0f} KiB, "
                f"{len(report.layers)} layers", err=True)
+    if not report.ok:
+        raise typer.Exit(1)

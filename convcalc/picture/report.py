@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from html import escape
 from importlib.resources import files
 from pathlib import Path
@@ -144,7 +145,7 @@ def render_report(report, *, source=None, image: Path | None = None, weights=Non
             if image is not None and source is not None else []}
     blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     title = escape(f"{data['summary']['name']}: convcalc report")
-    return (_asset("report.html").replace("{{title}}", title)
-            .replace("{{css}}", _asset("report.css"))
-            .replace("{{svg}}", svg.split("\n", 1)[1] if svg.startswith("<?xml") else svg)
-            .replace("{{data}}", blob).replace("{{js}}", _asset("report.js")))
+    parts = {"title": title, "css": _asset("report.css"), "svg": svg, "data": blob,
+             "js": _asset("report.js")}
+    return re.sub(r"\{\{(title|css|svg|data|js)\}\}", lambda m: parts[m.group(1)],
+                  _asset("report.html"))

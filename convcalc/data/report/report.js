@@ -233,7 +233,10 @@
     li.appendChild(document.createTextNode(" "));
     li.appendChild(el("code", {}, d.where));
     li.appendChild(document.createTextNode(" [" + d.code + "] "));
-    if (d.layer) {
+    if (d.layer && !rowOf[d.layer]) {
+      li.appendChild(el("strong", {}, d.layer));
+      li.appendChild(document.createTextNode(": "));
+    } else if (d.layer) {
       const a = el("a", { href: "#row-" + d.layer, class: "layer-link" }, d.layer);
       a.addEventListener("click", (event) => { event.preventDefault(); select(d.layer, "diagnostic"); $("#table-panel").scrollIntoView(); });
       li.appendChild(a);
