@@ -142,7 +142,7 @@ def render_report(report, *, source=None, image: Path | None = None, weights=Non
             "backdrop": backdrop(report, image),
             "backdropName": Path(image).name if image else f"{DEFAULT_IMAGE} (the default)",
             "features": feature_maps(source, report, image, weights, layers)
-            if image is not None and source is not None else []}
+            if image is not None and source is not None and report.ok else []}
     blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     title = escape(f"{data['summary']['name']}: convcalc report")
     parts = {"title": title, "css": _asset("report.css"), "svg": svg, "data": blob,
