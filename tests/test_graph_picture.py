@@ -220,3 +220,14 @@ def test_cli_graph_errors(tmp_path):
     done = run_cli("graph", spec, "-o", tmp_path / "broken.svg")
     assert done.returncode == 1  # the picture is written, the error still fails the command
     assert "error" in svg_nodes((tmp_path / "broken.svg").read_text())["bad"].get("class")
+
+
+@pytest.mark.parametrize("picture_file", sorted((ROOT / "docs" / "images").glob("graph_*_depth*.svg")),
+                         ids=lambda p: p.stem)
+def test_committed_pictures_are_current(picture_file, monkeypatch):
+    """docs/make_pictures.py made them; a change to the specs or the drawing must remake them."""
+    name, depth = re.fullmatch(r"graph_(.+)_depth(\d+)", picture_file.stem).groups()
+    monkeypatch.chdir(ROOT)
+    made = graph_text(check(f"specs/{name}.yaml"), "svg", int(depth))
+    assert picture_file.read_text() == made, "run python docs/make_pictures.py"
+    assert 'src="docs/images/graph_resnet18_depth2.svg"' in (ROOT / "README.md").read_text()
