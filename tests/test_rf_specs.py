@@ -19,7 +19,7 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 REDUCED = {"alexnet": (3, 96, 96), "vgg16": (3, 64, 64), "resnet18": (3, 64, 64),
            "resnet50": (3, 64, 64), "mobilenet_v2": (3, 64, 64), "unet": (1, 188, 188),
            "yolov3_tiny": (3, 96, 96), "edges": (3, 48, 48), "resnet34": (3, 64, 64),
-           "cspdarknet53": (3, 32, 32)}
+           "cspdarknet53": (3, 32, 32), "resnet152": (3, 64, 64), "densenet121": (3, 64, 64)}
 
 
 def deepest_layer_with_units(report) -> str:
@@ -33,7 +33,11 @@ def test_every_spec_is_covered():
     assert {p.stem for p in SPECS} >= set(REDUCED) | {"lenet5", "alexnet_227", "dcgan_generator"}
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+DEEP = {"resnet152", "densenet121"}  # hundreds of layers measured: tens of seconds each
+
+
+@pytest.mark.parametrize("spec", [pytest.param(p, marks=pytest.mark.slow) if p.stem in DEEP else p
+                                  for p in SPECS], ids=lambda p: p.stem)
 def test_analysis_equals_measurement(spec):
     shape = REDUCED.get(spec.stem)
     report = analyze_file(spec, Options(input_shape=shape))
