@@ -501,7 +501,36 @@ def torch_models() -> dict:
                 return self.main(x)
         return Generator()
 
+    class DenseLayer(nn.Module):  # torchvision's _DenseLayer at inference
+        def __init__(self, channels, growth=32, width=4):
+            super().__init__()
+            self.norm1, self.relu1 = nn.BatchNorm2d(channels), nn.ReLU()
+            self.conv1 = nn.Conv2d(channels, width * growth, 1, bias=False)
+            self.norm2, self.relu2 = nn.BatchNorm2d(width * growth), nn.ReLU()
+            self.conv2 = nn.Conv2d(width * growth, growth, 3, padding=1, bias=False)
+
+        def forward(self, x):
+            new = self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
+            return torch.cat([x, new], 1)
+
+    def densenet121():  # torchvision.models.densenet121: growth 32, blocks (6, 12, 24, 16)
+        layers, channels = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                            nn.ReLU(), nn.MaxPool2d(3, 2, 1)], 64
+        for i, count in enumerate((6, 12, 24, 16)):
+            for _ in range(count):
+                layers.append(DenseLayer(channels))
+                channels += 32
+            if i < 3:
+                layers += [nn.BatchNorm2d(channels), nn.ReLU(),
+                           nn.Conv2d(channels, channels // 2, 1, bias=False), nn.AvgPool2d(2, 2)]
+                channels //= 2
+        layers += [nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                   nn.Linear(channels, 1000)]
+        return nn.Sequential(*layers)
+
     return {
+        "resnet152": (lambda: ResNet(Bottleneck, (3, 8, 36, 3)), (3, 224, 224)),
+        "densenet121": (densenet121, (3, 224, 224)),
         "lenet5": (lenet5, (1, 32, 32)),
         "alexnet": (alexnet, (3, 224, 224)),
         "alexnet_227": (alexnet_227, (3, 227, 227)),
@@ -577,6 +606,8 @@ def test_torch_twins_match_the_published_figures():
         assert got_params == params, name
         assert round(got_macs / 1e9, 3) == round(macs / 1e9, 3), name
     assert torch_figures("resnet50")[1] == 4_089_184_256
+    assert torch_figures("resnet152")[1] == report("resnet152").totals.macs == 11_513_626_624
+    assert torch_figures("densenet121")[1] == report("densenet121").totals.macs == 2_834_161_664
     assert torch_figures("mobilenet_v2")[1] == 300_774_272
     assert torch_figures("dcgan_generator")[0] == 3_576_704
     assert torch_figures("lenet5")[0] == 61_706
