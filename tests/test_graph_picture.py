@@ -230,4 +230,4 @@ def test_committed_pictures_are_current(picture_file, monkeypatch):
     monkeypatch.chdir(ROOT)
     made = graph_text(check(f"specs/{name}.yaml"), "svg", int(depth))
     assert picture_file.read_text() == made, "run python docs/make_pictures.py"
-    assert 'src="docs/images/graph_resnet18_depth2.svg"' in (ROOT / "README.md").read_text()
+    assert 'src="docs/images/graph_resnet50_depth2.svg"' in (ROOT / "README.md").read_text()
