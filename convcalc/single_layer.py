@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from convcalc import arithmetic as ar
-from convcalc.conventions import Axis, Outcome, compare_labels, outcome
+from convcalc.conventions import Axis, Outcome, compare_labels, outcome, unsupported
 from convcalc.diagnostics import Diagnostic, Severity, diag
 from convcalc.layers.base import LayerError, RFStep
 
@@ -91,12 +91,25 @@ def evaluate(query: Query) -> Result:
     for index, axis in enumerate(query.axes):
         groups.setdefault(axis, []).append(index)
     found = []
+    refused = _avg_pool3d_refusal(query)
     for axis, indices in groups.items():
-        result = outcome(query.kind, query.convention, axis, query.pool_type)
+        result = refused or outcome(query.kind, query.convention, axis, query.pool_type)
         found.append(_complete(query, Group(indices, axis, result)))
     result = Result(query, found)
     result.diagnostics = _diagnostics(result)
     return result
+
+
+def _avg_pool3d_refusal(query: Query) -> Outcome | None:
+    """PyTorch's avg_pool3d refuses an unpadded input smaller than kernel_size on any axis
+    (the 1-D and 2-D pools and max_pool3d check the padded input only)."""
+    if (query.kind, query.convention, query.pool_type, len(query.axes)) != ("pool", "torch", "avg", 3):
+        return None
+    small = [f"{a.size} < {a.kernel}" for a in query.axes if a.size < a.kernel]
+    if not small:
+        return None
+    return unsupported(f"PyTorch's avg_pool3d needs the unpadded input >= kernel_size on every "
+                       f"axis ({', '.join(small)}); padding does not help")
 
 
 def compare(query: Query) -> list[tuple[str, Result]]:

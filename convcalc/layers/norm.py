@@ -21,6 +21,19 @@ def _check_features(layer: Layer, given: int | None, channels: int, name: str) -
                          f"channels", f"set {name}: {channels}, or remove it (it is inferred)")
 
 
+def single_value_statistics(layer: Layer, values: int, torch_says: str) -> None:
+    """PyTorch refuses statistics over one value per channel (at batch 1, even at eval) where
+    a layer normalises with the sample's own statistics: BatchNorm without running
+    statistics, InstanceNorm without track_running_stats (GroupNorm checks its groups)."""
+    if values == 1:
+        raise LayerError("invalid-value",
+                         f"{layer.type} normalises each channel over one value: its variance "
+                         f"is 0, so the output is the bias alone; PyTorch refuses it at batch 1 "
+                         f"(\"{torch_says}\")",
+                         "normalise a larger map (before the global pool), or use running "
+                         "statistics (track_running_stats: true)")
+
+
 class BatchNorm(Layer):
     """y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, per channel."""
 
@@ -37,6 +50,9 @@ class BatchNorm(Layer):
         (shape,) = shapes
         self.need_rank(shape, (1, 2) if self.ndim == 1 else self.ndim + 1)
         _check_features(self, self.num_features, shape[0], "num_features")
+        if not self.track_running_stats:  # the batch's statistics, even at inference
+            single_value_statistics(self, math.prod(shape[1:]),
+                                    "Expected more than 1 value per channel when training")
         return Inference(shape, 0, 2 * math.prod(shape))
 
     def saved_for_backward(self, shapes, out):

@@ -15,7 +15,7 @@ import math
 
 from convcalc.layers.base import (Inference, Layer, LayerError, P, RFStep, Weight, register,
                                   register_ndim)
-from convcalc.layers.norm import BatchNorm, _check_features
+from convcalc.layers.norm import BatchNorm, _check_features, single_value_statistics
 
 
 def _normalized(value) -> tuple[int, ...]:
@@ -113,6 +113,9 @@ class InstanceNorm(Layer):
         (shape,) = shapes
         self.need_rank(shape, self.ndim + 1)
         _check_features(self, self.num_features, shape[0], "num_features")
+        if not self.track_running_stats:  # statistics of the sample itself, even at inference
+            single_value_statistics(self, math.prod(shape[1:]),
+                                    "Expected more than 1 spatial element when training")
         return Inference(shape, 0, (2 if self.track_running_stats else 8) * math.prod(shape))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:
