@@ -8,7 +8,9 @@ analysis, the single-layer calculator and the input-size search alike.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -73,6 +75,52 @@ def adaptive_window(index: int, in_size: int, out_size: int) -> tuple[int, int]:
     return start, end
 
 
+def adaptive_reads(in_size: int, out_size: int) -> int:
+    """sum_j (end_j - start_j) over adaptive windows = I + O - gcd(I, O): every input once,
+    plus one shared element for each j in 1..O-1 with O not dividing j*I."""
+    return in_size + out_size - math.gcd(in_size, out_size)
+
+
+def max_residue(a: int, b: int, m: int, count: int) -> int:
+    """max_{0 <= j < count} (a*j + b) mod m: m - g + (b mod g), g = gcd(a, m), once j covers a
+    period m / g (every caller's windows do); fewer j are enumerated."""
+    g = math.gcd(a, m)
+    if count >= m // g:
+        return m - g + b % g
+    return max((a * j + b) % m for j in range(count))
+
+
+def min_residue(a: int, b: int, m: int, count: int) -> int:
+    """min_{0 <= j < count} (a*j + b) mod m: b mod gcd(a, m) over a full period."""
+    g = math.gcd(a, m)
+    if count >= m // g:
+        return b % g
+    return min((a * j + b) % m for j in range(count))
+
+
+def sampled_rf(stride: Fraction, offset: Fraction, count: int, nearest: bool):
+    """(k, s, p) of the tightest receptive-field step holding every output j's source rows
+    [floor(x_j), floor(x_j) if nearest else ceil(x_j)], x_j = j*s + offset, j < count:
+    p = max_j frac(x_j) - offset; reach = offset - min_j frac(x_j) (nearest) or
+    offset + max_j (ceil(x_j) - x_j); k = reach + p + 1 (enclosing_rf, in closed form)."""
+    m = stride.denominator * offset.denominator  # x_j = (a*j + b) / m
+    a, b = stride.numerator * offset.denominator, offset.numerator * stride.denominator
+    padding = Fraction(max_residue(a, b, m, count), m) - offset
+    if nearest:
+        reach = offset - Fraction(min_residue(a, b, m, count), m)
+    else:
+        reach = offset + Fraction(max_residue(-a % m, -b % m, m, count), m)
+    return reach + padding + 1, stride, padding
+
+
+def adaptive_rf(in_size: int, out_size: int):
+    """(k, s, p) enclosing adaptive windows [floor(j*I/O), ceil((j+1)*I/O) - 1]: s = I/O,
+    p = (O - g)/O, k = I/O + 2(O - g)/O with g = gcd(I, O) (I=5, O=3: k = 3, p = 2/3)."""
+    g = math.gcd(in_size, out_size)
+    padding = Fraction(out_size - g, out_size)
+    return Fraction(in_size, out_size) + 2 * padding, Fraction(in_size, out_size), padding
+
+
 @dataclass(frozen=True)
 class Fit:
     """How the windows of a strided layer cover one padded axis.
@@ -113,16 +161,58 @@ def fit(size: int, kernel: int, stride: int = 1, pad_before: int = 0, pad_after:
     return Fit(remainder, dropped_rows, remainder - dropped_rows, skipped)
 
 
+HOLE_CLASSES_LIMIT = 1 << 20  # residue classes `fit` walks to count a dilated kernel's holes
+
+
+class TooLarge(ValueError):
+    """A count this module would need more than O(1)-per-class work for (a dilated kernel
+    whose stride, dilation, kernel and window count are all above HOLE_CLASSES_LIMIT)."""
+
+
 def _real_rows_in_holes(windows: int, kernel: int, stride: int, pad_before: int, size: int,
                         dilation: int) -> int:
-    """Real rows that no tap j*s + t*d of a dilated window reads (enumerated: dilation is rare)."""
+    """Real rows x in [p_b, p_b + i) below the last read row that no tap x = j*s + t*d
+    (j < windows, t < kernel) reads; counted per residue class, O(min(s, k, d, windows)/g).
+
+    With g = gcd(s, d) only rows x = g*y are ever read. For s' = s/g, d' = d/g (coprime), the
+    rows y = t0*d' + s'*z of class t0 (t0 < min(s', k)) are read exactly for
+    z in the union over m <= (k - 1 - t0) // s' of [m*d', m*d' + windows - 1]; the roles of
+    (s', k) and (d', windows) are symmetric, so the loop runs over the smaller of the two."""
     last_read = (windows - 1) * stride + dilation * (kernel - 1)
-    read = bytearray(last_read + 1)
-    for t in range(kernel):  # tap t of every window: rows t*d + j*s, j < windows
-        start = t * dilation
-        read[start:start + (windows - 1) * stride + 1:stride] = b"\1" * windows
-    end = min(pad_before + size, last_read + 1)
-    return sum(1 for x in range(pad_before, end) if not read[x])
+    low, high = pad_before, min(pad_before + size, last_read + 1)  # real rows, [low, high)
+    if high <= low:
+        return 0
+    g = math.gcd(stride, dilation)
+    y_low, y_high = -(-low // g), (high - 1) // g
+    multiples = max(0, y_high - y_low + 1)
+    unread = (high - low) - multiples  # rows that are not multiples of g: never read
+    s1, d1 = stride // g, dilation // g
+    if min(s1, kernel) > min(d1, windows):  # walk the classes of j instead of those of t
+        s1, d1, kernel, windows = d1, s1, windows, kernel
+    classes = min(s1, kernel)
+    if classes > HOLE_CLASSES_LIMIT:
+        raise TooLarge(f"{classes} residue classes (more than {HOLE_CLASSES_LIMIT}) of stride "
+                       f"{stride}, dilation {dilation} and kernel {kernel}")
+    read = 0
+    for t0 in range(classes):
+        z_low = -(-(y_low - t0 * d1) // s1)
+        z_high = (y_high - t0 * d1) // s1
+        last_m = (kernel - 1 - t0) // s1
+        read += _count_in_periodic_runs(max(z_low, 0), min(z_high, last_m * d1 + windows - 1),
+                                        d1, windows)
+    return unread + multiples - read
+
+
+def _count_in_periodic_runs(first: int, last: int, period: int, run: int) -> int:
+    """#{z in [first, last]: z mod period < run} (z >= 0): runs [m*period, m*period + run - 1]."""
+    if last < first:
+        return 0
+    if run >= period:
+        return last - first + 1
+
+    def upto(n: int) -> int:  # #{0 <= z <= n: z mod period < run}
+        return (n + 1) // period * run + min((n + 1) % period, run)
+    return upto(last) - upto(first - 1)
 
 
 def _real_rows_between_windows(windows: int, k_eff: int, stride: int, pad_before: int,

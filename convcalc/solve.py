@@ -6,6 +6,14 @@ enumerated within bounds (kernel 1..16, stride 1..16, padding up to k_eff - 1 pe
 dilation 1 unless asked) and pruned with the inverse formula of arithmetic.py where the
 output depends on the total padding only.
 
+The search is bounded: at most MAX_SETTINGS (kernel, stride, dilation) combinations, and
+about EVALUATION_BUDGET candidate settings in all. Within the budget every padding (and
+output_padding) is tried, as above; beyond it (a kernel, stride or dilation in the millions,
+or wide ranges) the larger combinations are sampled: paddings near symmetric and at the
+extremes, the smallest and largest totals that can give the output, the output paddings at
+the ends of their range. `Answer.sampled` says so, and the CLI prints it. Nothing loops over
+the positions of an axis: a kernel or stride of 1e18 costs what 3 does.
+
 Ranking, cleanest first: no real pixel left unread (a 1-wide subsampling's unread rows are
 an info, ranked after every setting that reads them all), symmetric padding, no padding left
 unread (an exact fit), then the smaller total padding, kernel, stride and dilation. For a
@@ -22,6 +30,9 @@ from itertools import product
 from convcalc import arithmetic as ar
 from convcalc.conventions import Axis, Outcome, outcome
 
+MAX_SETTINGS = 4096  # (kernel, stride, dilation) combinations searched at most
+EVALUATION_BUDGET = 1_000_000  # candidate settings evaluated exhaustively, in all (~2 s)
+SAMPLED_ABOVE = 256  # within a sampled search, combinations this small stay exhaustive
 DEFAULT_KERNELS = tuple(range(1, 17))
 DEFAULT_STRIDES = tuple(range(1, 17))
 NAMED_PADDINGS = {"torch": ("same",), "tensorflow": ("same",), "onnx": ("same", "same_lower"),
@@ -90,6 +101,7 @@ class Answer:
     solutions: list[Solution]
     reachable: set[int]  # outputs the searched settings can give
     rejected: str | None = None  # why the convention refused a setting, if it did
+    sampled: bool = False  # some paddings were sampled, not all tried (see the module doc)
 
     @property
     def clean(self) -> list[Solution]:
@@ -107,8 +119,9 @@ def solve(problem: Problem) -> Answer:
     named: dict[tuple, str] = {}
     reachable: set[int] = set()
     rejected = None
-    for kernel, stride, dilation in product(problem.kernels, problem.strides, problem.dilations):
-        for padding, output_padding in _candidates(problem, kernel, stride, dilation):
+    plan = _plan(problem, prune=True)
+    for (kernel, stride, dilation), sample in plan.items():
+        for padding, output_padding in _candidates(problem, kernel, stride, dilation, True, sample):
             axis = Axis(problem.size, kernel, stride, dilation, padding, output_padding,
                         problem.ceil_mode)
             result = outcome(problem.kind, problem.convention, axis, problem.pool_type)
@@ -125,22 +138,78 @@ def solve(problem: Problem) -> Answer:
             if same not in found or found[same].key() > solution.key():
                 found[same] = solution
     solutions = [replace(s, named=named.get(key)) for key, s in found.items()]
+    sampled = any(plan.values())
     if not solutions:
-        reachable = reachable_outputs(problem)
-    return Answer(problem, sorted(solutions, key=Solution.key), reachable, rejected)
+        reachable, sampled_reach = _reachable(problem)
+        sampled = sampled or sampled_reach
+    return Answer(problem, sorted(solutions, key=Solution.key), reachable, rejected, sampled)
 
 
 def reachable_outputs(problem: Problem) -> set[int]:
     """Every output the searched settings give (no pruning): for 'nothing fits' messages."""
+    return _reachable(problem)[0]
+
+
+def _reachable(problem: Problem) -> tuple[set[int], bool]:
     reached = set()
-    for kernel, stride, dilation in product(problem.kernels, problem.strides, problem.dilations):
-        for padding, output_padding in _candidates(problem, kernel, stride, dilation, False):
+    plan = _plan(problem, prune=False)
+    for (kernel, stride, dilation), sample in plan.items():
+        for padding, output_padding in _candidates(problem, kernel, stride, dilation, False,
+                                                   sample):
             axis = Axis(problem.size, kernel, stride, dilation, padding, output_padding,
                         problem.ceil_mode)
             result = outcome(problem.kind, problem.convention, axis, problem.pool_type)
             if result.ok:
                 reached.add(result.output)
-    return reached
+    return reached, any(plan.values())
+
+
+def _plan(problem: Problem, prune: bool) -> dict[tuple[int, int, int], bool]:
+    """(kernel, stride, dilation) -> whether its paddings are sampled: none while every
+    combination's exhaustive count fits EVALUATION_BUDGET, else those above SAMPLED_ABOVE."""
+    combinations = len(problem.kernels) * len(problem.strides) * len(problem.dilations)
+    if combinations > MAX_SETTINGS:
+        raise ValueError(f"{len(problem.kernels)} kernels x {len(problem.strides)} strides x "
+                         f"{len(problem.dilations)} dilations = {combinations} combinations; "
+                         f"at most {MAX_SETTINGS} are searched: narrow a range")
+    settings = list(product(problem.kernels, problem.strides, problem.dilations))
+    counts = {key: _exhaustive_count(problem, *key, prune) for key in settings}
+    if sum(counts.values()) <= EVALUATION_BUDGET:
+        return {key: False for key in settings}
+    return {key: count > SAMPLED_ABOVE for key, count in counts.items()}
+
+
+def _exhaustive_count(problem: Problem, kernel: int, stride: int, dilation: int,
+                      prune: bool) -> int:
+    """How many (padding, output_padding) settings the exhaustive search would evaluate."""
+    if problem.paddings is not None:
+        return len(problem.paddings) * _ops_count(problem, stride, dilation)
+    reach = ar.effective_kernel(kernel, dilation) - 1  # padding 0 .. k_eff - 1 per side
+    ops = _ops_count(problem, stride, dilation)
+    ranges = _total_ranges(problem, kernel, stride, dilation) if prune else None
+    if ranges is None:
+        return (reach + 1) ** 2 * ops
+    if problem.kind == "tconv":  # one total per output_padding: at most reach + 1 splits each
+        return ops * (reach + 1)
+    return _splits_between(*ranges(None), reach)
+
+
+def _ops_count(problem: Problem, stride: int, dilation: int) -> int:
+    if problem.kind != "tconv":
+        return 1
+    return len(problem.output_paddings) if problem.output_paddings else max(stride, dilation)
+
+
+def _splits_between(low: int, high: int, reach: int) -> int:
+    """#{(p_b, p_a): 0 <= p_b, p_a <= reach, low <= p_b + p_a <= high}, in closed form."""
+    def upto(n: int) -> int:  # pairs with total <= n
+        if n < 0:
+            return 0
+        if n <= reach:
+            return (n + 1) * (n + 2) // 2
+        m = min(n, 2 * reach) - reach
+        return (reach + 1) * (reach + 2) // 2 + m * (reach + 1) - m * (m + 1) // 2
+    return max(0, upto(high) - upto(low - 1))
 
 
 def invert_conv(conv: Axis, convention: str = "torch") -> Answer:
@@ -158,45 +227,97 @@ def invert_conv(conv: Axis, convention: str = "torch") -> Answer:
     return solve(problem)
 
 
-def _candidates(problem: Problem, kernel: int, stride: int, dilation: int, prune: bool = True):
-    """(padding, output_padding) pairs worth evaluating for these kernel, stride, dilation."""
+def _candidates(problem: Problem, kernel: int, stride: int, dilation: int, prune: bool = True,
+                sample: bool = False):
+    """(padding, output_padding) pairs worth evaluating for these kernel, stride, dilation:
+    every one (pruned to the totals that can give the output), or a sample of them."""
     k_eff = ar.effective_kernel(kernel, dilation)
-    if problem.kind == "tconv":
-        ops = problem.output_paddings or tuple(range(max(stride, dilation)))
-        if problem.convention == "tensorflow" and not problem.output_paddings:
-            ops = (None, *ops)  # Keras' default: no output_padding, o = i*s (SAME)
-    else:
-        ops = (problem.output_paddings or (None,))[:1]
+    ops = _output_paddings(problem, kernel, stride, dilation, sample)
     if problem.paddings is not None:
         yield from product(problem.paddings, ops)
         return
     for word in NAMED_PADDINGS[problem.convention]:
         for op in ops:
             yield word, op
-    totals = _totals(problem, kernel, stride, dilation, ops) if prune else None
-    for pb in range(k_eff):
-        for pa in range(k_eff):
-            for op in ops:
-                if totals is None or (pb + pa, op) in totals:
-                    yield (pb, pa), op
+    ranges = _total_ranges(problem, kernel, stride, dilation) if prune else None
+    if sample:
+        yield from _sampled_pairs(problem, kernel, stride, dilation, ops, ranges)
+        return
+    for op in ops:
+        low, high = ranges(op) if ranges is not None else (0, 2 * (k_eff - 1))
+        for total in range(max(low, 0), min(high, 2 * (k_eff - 1)) + 1):
+            for pb in range(max(0, total - k_eff + 1), min(total, k_eff - 1) + 1):
+                yield (pb, total - pb), op
 
 
-def _totals(problem: Problem, kernel: int, stride: int, dilation: int, ops) -> set | None:
-    """The (total padding, output_padding) pairs that can give the output, where the output
-    depends on the total only (floor-rounded windows, transposed convs); None: try all."""
+def _output_paddings(problem: Problem, kernel: int, stride: int, dilation: int, sample: bool):
+    """The output paddings tried: the given ones, or 0 .. max(s, d) - 1 (sampled: the ends of
+    that range and of the range that can give the output)."""
+    if problem.kind != "tconv":
+        return (problem.output_paddings or (None,))[:1]
+    if problem.output_paddings:
+        return problem.output_paddings
+    top = max(stride, dilation) - 1
+    if sample and top > 8:
+        k_eff = ar.effective_kernel(kernel, dilation)
+        first = problem.output - (problem.size - 1) * stride - k_eff  # total padding 0 here
+        ends = {0, 1, 2, top - 1, top}
+        ends |= {op for base in (first, first + 2 * (k_eff - 1)) for op in range(base - 2, base + 3)}
+        ops = tuple(sorted(op for op in ends if 0 <= op <= top))
+    else:
+        ops = tuple(range(top + 1))
+    if problem.convention == "tensorflow":
+        return (None, *ops)  # Keras' default: no output_padding, o = i*s (SAME)
+    return ops
+
+
+def _total_ranges(problem: Problem, kernel: int, stride: int, dilation: int):
+    """A function output_padding -> the (low, high) total paddings that can give the output,
+    where the output depends on the total only (floor-rounded windows, transposed convs);
+    None where any total may (ceil rounding, Caffe, Darknet pools, Keras transposed convs)."""
     k_eff = ar.effective_kernel(kernel, dilation)
     if problem.kind == "tconv" and problem.convention == "tensorflow":
         return None  # Keras' own formulas: try them all
     if problem.kind == "tconv":
-        # o = (i-1)*s - P + k_eff + op  ->  P = (i-1)*s + k_eff + op - o
-        return {((problem.size - 1) * stride + k_eff + (op or 0) - problem.output, op)
-                for op in ops}
+        def exact(op):  # o = (i-1)*s - P + k_eff + op  ->  P = (i-1)*s + k_eff + op - o
+            total = (problem.size - 1) * stride + k_eff + (op or 0) - problem.output
+            return total, total
+        return exact
     floor = problem.kind == "conv" or not (problem.ceil_mode or problem.convention == "caffe")
     if not floor or (problem.kind == "pool" and problem.convention == "darknet"):
         return None
     low, high = ar.conv_total_padding_range(problem.size, problem.output, kernel, stride,
                                             dilation)
-    return {(total, op) for total in range(max(low, 0), high + 1) for op in ops}
+    return lambda op: (low, high)
+
+
+def _sampled_pairs(problem: Problem, kernel: int, stride: int, dilation: int, ops, ranges):
+    """A bounded sample of (p_b, p_a): near symmetric and at the extremes, on the smallest and
+    largest totals that can give the output (any output when not pruned: floor's range
+    widened by one output either side, which holds ceil rounding and its clip)."""
+    k_eff = ar.effective_kernel(kernel, dilation)
+    reach = k_eff - 1
+    sides = {0, 1, 2, kernel // 2, reach // 2, reach - 1, reach}
+    sides = {v + d for v in sides for d in (-1, 0, 1) if 0 <= v + d <= reach}
+    for op in ops:
+        if ranges is None:
+            low = ar.conv_total_padding_range(problem.size, problem.output - 1, kernel, stride,
+                                              dilation)[0]
+            high = ar.conv_total_padding_range(problem.size, problem.output + 1, kernel, stride,
+                                               dilation)[1]
+            pairs = {(a, b) for a in sides for b in sides}
+        else:
+            low, high = ranges(op)
+            pairs = set()
+        low, high = max(low, 0), min(high, 2 * reach)
+        totals = {t for t in (low, low + 1, low + 2, high - 2, high - 1, high) if low <= t <= high}
+        for total in totals:
+            half = total // 2
+            for pb in (half - 1, half, total - half, total - half + 1, total - reach, reach, 0, total):
+                if 0 <= pb <= reach and 0 <= total - pb <= reach:
+                    pairs.add((pb, total - pb))
+        for pair in sorted(pairs):
+            yield pair, op
 
 
 def _judge(problem: Problem, axis: Axis, result: Outcome) -> Solution:

@@ -27,6 +27,9 @@ class Kind(str, Enum):
     tconv = "tconv"
 
 
+MAX_RANGE = 4096  # values of a --kernel/--stride/--dilation/--output-padding range
+
+
 def parse_choices(text: str | None, what: str, default: tuple[int, ...],
                   minimum: int = 1) -> tuple[int, ...]:
     """'3' | '3,5,7' | '1-7' | '1..7' | 'any' (the default range) -> candidate values."""
@@ -37,6 +40,9 @@ def parse_choices(text: str | None, what: str, default: tuple[int, ...],
         low, high = int(match.group(1)), int(match.group(2))
         if low < minimum or high < low:
             fail_usage(f"{what} {text!r}: expected a range like 1-7 with {minimum} <= low <= high")
+        if high - low >= MAX_RANGE:
+            fail_usage(f"{what} {text!r}: a range of at most {MAX_RANGE} values is searched; "
+                       f"narrow it, or list the values (3,5,7)")
         return tuple(range(low, high + 1))
     return tuple(sorted(set(parse_ints(text.replace("x", ","), what, minimum))))
 
@@ -105,7 +111,10 @@ def solve_command(
                                  parse_choices(kernel, "--kernel", sv.DEFAULT_KERNELS),
                                  parse_choices(stride, "--stride", sv.DEFAULT_STRIDES),
                                  dilations, paddings, ops, ceil_mode, type.value)
-            answers.append((indices, sv.solve(problem)))
+            try:
+                answers.append((indices, sv.solve(problem)))
+            except ValueError as err:  # too many combinations to search
+                fail_usage(str(err))
     n = 1 + max(i for indices, _ in answers for i in indices)
     if format == OutFormat.json:
         typer.echo(json.dumps(render.answers_json(answers, n, invert), indent=2))

@@ -151,6 +151,8 @@ def print_answers(answers, n_axes: int, invert: bool, limit: int) -> None:
         more = len(answer.solutions) - len(shown)
         if more:
             console.print(f"{more} more (--limit 0 shows them all)")
+        if answer.sampled:
+            console.print(SAMPLED_NOTE)
         if not answer.clean:
             console.print(Text("only settings that leave input pixels unread give it (exit 1)",
                                style="bold red"))
@@ -166,7 +168,9 @@ def nothing_text(answer: Answer) -> str:
         return text + (f": {answer.rejected}" if answer.rejected else " (no positive output at all)")
     below, above = answer.nearest_reachable()
     near = " and ".join(str(v) for v in (below, above) if v is not None)
-    return f"{text}: they reach {reach[0]} to {reach[-1]}, nearest {near}" + _inputs_text(p)
+    searched = " (of the paddings sampled)" if answer.sampled else ""
+    return (f"{text}: they reach {reach[0]} to {reach[-1]}{searched}, nearest {near}"
+            + _inputs_text(p))
 
 
 def _inputs_text(p) -> str:
@@ -184,6 +188,11 @@ def _inputs_text(p) -> str:
     return f"; inputs {sizes} give {p.output} with padding {pads_text(pads)}"
 
 
+SAMPLED_NOTE = ("paddings sampled, not all tried: a kernel, stride or dilation this large (or "
+                "these ranges) would take too long (near symmetric, extreme and smallest-total "
+                "paddings were searched)")
+
+
 def answers_json(answers, n_axes: int, invert: bool) -> dict:
     out = []
     for indices, answer in answers:
@@ -192,7 +201,7 @@ def answers_json(answers, n_axes: int, invert: bool) -> dict:
             "axes": [AXIS_WORDS.get(n_axes, ())[i] if n_axes in AXIS_WORDS else i for i in indices],
             "kind": p.kind, "convention": p.convention, "input": p.size, "output": p.output,
             "found": bool(answer.solutions), "clean": bool(answer.clean),
-            "count": len(answer.solutions),
+            "count": len(answer.solutions), "sampled": answer.sampled,
             "reachable": sorted(answer.reachable) if not answer.solutions else None,
             "solutions": [_solution_json(answer, s, n_axes, len(indices), invert)
                           for s in answer.solutions]})

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from convcalc import arithmetic as ar
+
 from convcalc.layers.base import (
     Fraction,
     Inference,
@@ -20,7 +22,6 @@ from convcalc.layers.base import (
     LayerError,
     P,
     RFStep,
-    enclosing_rf,
     register,
     sample_axis,
 )
@@ -214,7 +215,7 @@ class PixelShuffle(_PixelShuffle):
     def rf_steps(self, shapes, out):
         """Output row y reads input row floor(y / r): stride 1/r, the enclosing step."""
         r = self.factor
-        return [enclosing_rf([(j // r, j // r) for j in range(n)], Fraction(1, r))
+        return [RFStep(*ar.sampled_rf(Fraction(1, r), Fraction(0), n, nearest=True))
                 for n in out[1:]]
 
     def forward(self, inputs, params, refs):

@@ -10,7 +10,7 @@ import math
 
 from convcalc import arithmetic as ar
 from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep, Saved,
-                                  enclosing_rf, register, register_ndim, saved_inputs)
+                                  register, register_ndim, saved_inputs)
 from convcalc.layers.windows import window_output
 
 
@@ -132,20 +132,16 @@ class _AdaptivePool(Layer):
         (shape,) = shapes
         self.need_rank(shape, self.ndim + 1)
         out_spatial = self.out_spatial(shape[1:])
-        reads = math.prod(sum(e - s for s, e in (ar.adaptive_window(j, i, o) for j in range(o)))
-                          for i, o in zip(shape[1:], out_spatial))
+        reads = math.prod(ar.adaptive_reads(i, o) for i, o in zip(shape[1:], out_spatial))
         # average: (window - 1) adds and a divide per output; max: (window - 1) comparisons
         flops = shape[0] * (reads - (math.prod(out_spatial) if self.kind == "max" else 0))
         return Inference((shape[0], *out_spatial), 0, flops)
 
     def rf_steps(self, shapes, out):
         """At a concrete size: stride I/O and the tightest (k, p) holding every window;
-        k = I/O, p = 0 when O divides I (I=5, O=3: windows 2, 3, 2 give k = 3, p = 2/3)."""
-        steps = []
-        for i, o in zip(shapes[0][1:], out[1:]):
-            windows = [(s, e - 1) for s, e in (ar.adaptive_window(j, i, o) for j in range(o))]
-            steps.append(enclosing_rf(windows, Fraction(i, o)))
-        return steps
+        k = I/O, p = 0 when O divides I (I=5, O=3: windows 2, 3, 2 give k = 3, p = 2/3);
+        in closed form (arithmetic.adaptive_rf), equal to enclosing_rf over the windows."""
+        return [RFStep(*ar.adaptive_rf(i, o)) for i, o in zip(shapes[0][1:], out[1:])]
 
     def forward(self, inputs, params, refs):
         (x,) = inputs

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from convcalc import arithmetic as ar
-from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep,
-                                  enclosing_rf, register, saved_inputs)
+from convcalc.layers.base import (Fraction, Inference, Layer, LayerError, P, RFStep, register,
+                                  saved_inputs)
 
 LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -64,21 +64,21 @@ class Upsample(Layer):
         with k = s = 2. Linear modes read floor(src) and ceil(src), src = (j + 1/2)*I/O - 1/2
         (align_corners: j*(I-1)/(O-1)): bilinear x2 gives k = 5/2, s = 1/2, p = 1, the
         transposed conv k = 4, s = 2, p = 1. Unit centres land on src (half-pixel exact)."""
-        return [enclosing_rf(*self._windows(i, o)) for i, o in zip(shapes[0][1:], out[1:])]
+        return [RFStep(*self._step(i, o)) for i, o in zip(shapes[0][1:], out[1:])]
 
-    def _windows(self, size_in: int, size_out: int):
-        """Per output j the (first, last) source pixel, unclamped, and the stride."""
-        if self.mode == "nearest":
-            first = [j * size_in // size_out for j in range(size_out)]
-            return list(zip(first, first)), Fraction(size_in, size_out)
+    def _step(self, size_in: int, size_out: int):
+        """(k, s, p) enclosing each output j's source pixels, in closed form
+        (arithmetic.sampled_rf: the same as enclosing_rf over the O windows)."""
+        if self.mode == "nearest":  # source floor(j*I/O)
+            return ar.sampled_rf(Fraction(size_in, size_out), Fraction(0), size_out, True)
         if self.align_corners and size_out > 1:
             step = Fraction(size_in - 1, size_out - 1)
-            sources = [j * step for j in range(size_out)]
-            stride = step or Fraction(size_in, size_out)  # in = 1: all read pixel 0
-        else:
-            stride = Fraction(size_in, size_out)
-            sources = [(j + Fraction(1, 2)) * stride - Fraction(1, 2) for j in range(size_out)]
-        return [(math.floor(x), math.ceil(x)) for x in sources], stride
+            if not step:  # in = 1: every output reads pixel 0; stride I/O
+                stride = Fraction(size_in, size_out)
+                return 1 + (size_out - 1) * stride, stride, (size_out - 1) * stride
+            return ar.sampled_rf(step, Fraction(0), size_out, False)
+        stride = Fraction(size_in, size_out)  # source (j + 1/2)*I/O - 1/2
+        return ar.sampled_rf(stride, stride / 2 - Fraction(1, 2), size_out, False)
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.kernels import upsample

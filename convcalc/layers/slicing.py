@@ -9,6 +9,8 @@ Receptive field: a slice along a spatial axis with start s and step t is the ste
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from convcalc.layers.base import (
     Fraction,
     Inference,
@@ -97,21 +99,40 @@ def _sample_shape(x) -> tuple[int, ...]:
     return sample_shape(x)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The parts of an axis of `total` positions: equal parts of `each` (the last smaller:
+    ceil(total / each) of them, computed, never listed), or the `listed` sizes."""
+
+    total: int
+    each: int = 0
+    listed: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.listed) if self.listed else -(-self.total // self.each)
+
+    def offset(self, index: int) -> int:
+        return sum(self.listed[:index]) if self.listed else index * self.each
+
+    def size(self, index: int) -> int:
+        return self.listed[index] if self.listed else min(self.each, self.total - index * self.each)
+
+
 class _Parts(Layer):
     """A layer that yields parts: its own output is its input unchanged (nothing is copied),
     and `<name>.<k>` names part k, a slice [offset_k, offset_k + size_k) along `dim`."""
 
     yields_parts = True
 
-    def sizes(self, shape) -> list[int]:
+    def sizes(self, n: int) -> Parts:
         raise NotImplementedError
 
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
         axis = sample_axis(self.dim, shape)
         sizes = self.sizes(shape[axis])
-        if sum(sizes) != shape[axis]:
-            raise LayerError("shape-mismatch", f"split sizes {sizes} add up to {sum(sizes)}, "
+        if sizes.total != shape[axis]:
+            raise LayerError("shape-mismatch", f"split sizes {list(sizes.listed)} add up to {sizes.total}, "
                              f"but the axis has {shape[axis]}",
                              f"give sizes that add up to {shape[axis]}")
         return Inference(tuple(shape), 0, 0)
@@ -143,10 +164,10 @@ class Split(_Parts):
     def sizes(self, n: int) -> list[int]:
         value = self.split_size_or_sections
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return [min(value, n - start) for start in range(0, n, value)]
+            return Parts(n, value)
         if isinstance(value, list) and value and all(
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-            return list(value)
+            return Parts(sum(value), listed=tuple(value))
         raise LayerError("invalid-value", f"split_size_or_sections must be a positive integer "
                          f"or a list of them; got {value!r}", "e.g. 32, or [16, 16, 32]")
 
@@ -165,9 +186,8 @@ class Chunk(_Parts):
     params = {"chunks": P("int", minimum=1),
               "dim": P("int", 1, doc="PyTorch dim, batch axis included: 1 = channels")}
 
-    def sizes(self, n: int) -> list[int]:
-        size = -(-n // self.chunks)
-        return [min(size, n - start) for start in range(0, n, size)]
+    def sizes(self, n: int) -> Parts:
+        return Parts(n, -(-n // self.chunks))
 
 
 class SplitPart(Layer):
@@ -190,7 +210,7 @@ class SplitPart(Layer):
             raise LayerError("unknown-reference", f"this {source.type} yields {len(sizes)} "
                              f"parts (.0 to .{len(sizes) - 1}); there is no part {self.index}",
                              "name an existing part")
-        return axis, sum(sizes[:self.index]), sizes[self.index]
+        return axis, sizes.offset(self.index), sizes.size(self.index)
 
     def infer(self, shapes, refs) -> Inference:
         axis, _, size = self.geometry(shapes[0])

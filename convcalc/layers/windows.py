@@ -60,7 +60,13 @@ def fit_diagnostics(spatial, kernel, stride, pads: Pads, dilation) -> list[Diagn
         groups.setdefault(args, []).append(axis)
     notes = []
     for (i, k, s, (pb, pa), d), axes in groups.items():
-        f = ar.fit(i, k, s, pb, pa, d)
+        try:
+            f = ar.fit(i, k, s, pb, pa, d)
+        except ar.TooLarge as err:
+            raise LayerError("invalid-value", f"too large to analyse: counting the input rows "
+                             f"the dilated kernel leaves unread would walk {err}",
+                             "use sizes below a million for stride, dilation or kernel_size "
+                             "(no real network comes near)") from None
         where = " and ".join(_axis_name(ndim, a) for a in axes)
         if f.remainder:
             notes.append(_invalid_stride(f, i, k, s, pb, pa, d, where, ndim, axes))
