@@ -22,7 +22,7 @@ def _differences(shapes, axes, rank: int, broadcast: bool = False) -> str:
         sizes = tuple(sorted({s[axis] for s in shapes} - ({1} if broadcast else set())))
         if len(sizes) > 1:
             found.setdefault(sizes, []).append(_axis_word(rank, axis))
-    parts = [f"{' and '.join(words)} differ{'s' if len(words) == 1 else ''} by "
+    parts = [f"{' and '.join(words)} differ{'s' if words != ['channels'] and len(words) == 1 else ''} by "
              f"{sizes[-1] - sizes[0]} ({' vs '.join(map(str, sizes))})"
              for sizes, words in found.items()]
     return "; ".join(parts)
@@ -141,10 +141,14 @@ class Concat(Layer):
         others = [a for a in range(rank) if a != axis and len({s[a] for s in shapes}) > 1]
         if others:
             listed = ", ".join(str(list(s)) for s in shapes)
-            raise LayerError("shape-mismatch",
+            crop = ("crop the larger input to the smaller ({type: crop, to: <layer>}), as U-Net "
+                    "does, or pad the smaller")
+            spatial = [a for a in others if a != 0]
+            fixes = (["project one input with a 1x1 conv to the other's channel count"]
+                     if 0 in others else []) + ([crop] if spatial else [])
+            raise LayerError("channel-mismatch" if 0 in others else "shape-mismatch",
                              f"concat of {listed}: " + _differences(shapes, others, rank),
-                             "crop the larger input to the smaller ({type: crop, to: <layer>}), "
-                             "as U-Net does, or pad the smaller")
+                             ", and ".join(fixes))
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return Inference(tuple(out), 0, 0)
