@@ -125,8 +125,6 @@ def main() -> None:
     """Console entry point; turns any unexpected exception into one line, never a traceback."""
     _register_commands()
     import click
-
-    from convcalc.arithmetic import TooLarge
     sys.stdout = QuietPipe(sys.stdout)
     if not sys.warnoptions:  # users see convcalc's own one-line messages, never raw warnings
         import warnings
@@ -147,9 +145,6 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except TooLarge as err:  # a count beyond what convcalc walks (arithmetic.HOLE_CLASSES_LIMIT)
-        typer.echo(f"convcalc: error: too large to analyse: {err}", err=True)
-        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("convcalc: interrupted", err=True)
         sys.exit(130)

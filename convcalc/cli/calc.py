@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from convcalc.arithmetic import TooLarge
 from convcalc.cli import app, fail_usage
 from convcalc.conventions import CONVENTIONS, SAME_WORDS, Axis
 
@@ -183,9 +184,12 @@ def _run(kind: str, axes, channels, convention: str, compare: bool, format: OutF
     from convcalc.cli import calc_render as render
 
     query = sl.Query(kind, axes, convention, pool_type)
-    result = sl.evaluate(query)
+    try:
+        result = sl.evaluate(query)
+        rows = sl.compare(query) if compare else []
+    except TooLarge as err:  # a count beyond what convcalc walks (arithmetic.HOLE_CLASSES_LIMIT)
+        fail_usage(f"too large to analyse: {err}")
     if compare:
-        rows = sl.compare(query)
         if format == OutFormat.json:
             typer.echo(json.dumps(render.compare_json(result, rows, channels), indent=2))
         else:

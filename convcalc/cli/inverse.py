@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from convcalc.arithmetic import TooLarge
 from convcalc.cli import app, fail_usage
 from convcalc.cli.calc import (CONVENTION, Convention, OutFormat, PoolType, parse_ints,
                                parse_padding)
@@ -113,6 +114,8 @@ def solve_command(
                                  dilations, paddings, ops, ceil_mode, type.value)
             try:
                 answers.append((indices, sv.solve(problem)))
+            except TooLarge as err:  # a count beyond what convcalc walks
+                fail_usage(f"too large to analyse: {err}")
             except ValueError as err:  # too many combinations to search
                 fail_usage(str(err))
     n = 1 + max(i for indices, _ in answers for i in indices)
@@ -150,6 +153,8 @@ def _invert(input, kernel, stride, padding, dilations, convention, ndim):
     for indices, conv in _grouped(list(axes)):
         try:
             answers.append((indices, invert_conv(conv, convention)))
+        except TooLarge as err:
+            fail_usage(f"too large to analyse: {err}")
         except ValueError as err:
             fail_usage(f"the conv to invert: {err}")
     return answers
