@@ -68,10 +68,13 @@ class Report:
 
     def layer(self, name: str) -> LayerReport:
         """The layer of that name (KeyError if there is none)."""
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+        by_name = self.__dict__.get("_by_name")
+        if by_name is None:  # built once: a name lookup per row made long tables quadratic
+            by_name = {}
+            for layer in self.layers:
+                by_name.setdefault(layer.name, layer)
+            self.__dict__["_by_name"] = by_name
+        return by_name[name]
 
     def failing(self, strict: bool = False) -> tuple[Diagnostic, ...]:
         """The errors, and the warnings too when `strict` (what makes `check` exit 1)."""

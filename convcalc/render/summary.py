@@ -96,12 +96,28 @@ def input_shape(report, row: Row):
         return None
 
 
+_NODES: dict[int, tuple] = {}
+
+
+def _nodes_by_name(graph) -> dict:
+    """name -> node, built once per graph (a search per row made long tables quadratic)."""
+    cached = _NODES.get(id(graph))
+    if cached is None or cached[0] is not graph:
+        if len(_NODES) > 8:
+            _NODES.clear()
+        mapping: dict = {}
+        for node in graph.nodes:
+            mapping.setdefault(node.name, node)
+        cached = _NODES[id(graph)] = (graph, mapping)
+    return cached[1]
+
+
 def kernel_stride(report, row: Row) -> tuple[str, str]:
     """A single layer's kernel_size and stride (3x3, 2x2); blank for blocks and kinds
     without a window."""
     if len(row.layers) != 1 or report.graph is None:
         return "", ""
-    node = next((n for n in report.graph.nodes if n.name == row.name), None)
+    node = _nodes_by_name(report.graph).get(row.name)
     kernel = getattr(node.layer, "kernel_size", None) if node and node.layer else None
     if kernel is None:
         return "", ""
