@@ -66,6 +66,7 @@ class Graph:
     groups: list[GroupExpect] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # block instance -> its output layer
     frozen: tuple[str, ...] = ()  # the spec's `frozen:` names and prefixes
+    instances: dict[str, "Instance"] = field(default_factory=dict)  # block instance name -> it
 
     def is_frozen(self, name: str) -> bool:
         """A layer named in `frozen:`, or under a prefix there (layer1 -> layer1.0.conv1)."""
@@ -97,6 +98,17 @@ class Graph:
         return out
 
 
+@dataclass(frozen=True)
+class Instance:
+    """One use of a block: its block's name, its evaluated arguments and its inputs (full
+    names, in the order of the using layer's `inputs:`), for exporters that keep the
+    structure (a block becomes a module class)."""
+
+    block: str
+    args: dict[str, Any]
+    inputs: tuple[str, ...]
+
+
 # -- expansion ------------------------------------------------------------------------------
 
 @dataclass
@@ -118,6 +130,7 @@ class _Builder:
         self.pending: list[tuple[Node, list[tuple[str, Pos]], _Scope]] = []
         self.found: list[Diagnostic] = list(spec.diagnostics)
         self.groups: list[GroupExpect] = []
+        self.instances: dict[str, Instance] = {}
 
     def error(self, code: str, message: str, pos: Pos, layer: str | None = None,
               hint: str | None = None) -> None:
@@ -234,6 +247,7 @@ class _Builder:
         if last is None or last in inner_inputs:
             return None  # its layers' errors are reported
         self.aliases[full] = last
+        self.instances[full] = Instance(block.name, dict(env), tuple(inner_inputs))
         return full
 
     def make_node(self, entry: LayerSpec, type_name: str, full: str, inputs, scope: _Scope,
@@ -513,7 +527,8 @@ def build_graph(spec: Spec, input_shape: tuple[int, ...] | None = None) -> Graph
                           spec.frozen_pos or Pos(1, 1), None,
                           did_you_mean(prefix, names) or "name layers or a prefix such as layer1")
     return Graph(spec.file, spec.name, shape, nodes, expect, spec.expect_pos, builder.found,
-                 declared, builder.groups, dict(builder.aliases), tuple(spec.frozen))
+                 declared, builder.groups, dict(builder.aliases), tuple(spec.frozen),
+                 dict(builder.instances))
 
 
-__all__ = ["Node", "Graph", "build_graph", "INPUT"]
+__all__ = ["Node", "Graph", "Instance", "build_graph", "INPUT"]
