@@ -118,7 +118,7 @@ def padded(x: str, pads: tuple, mode: str = "constant", value: float = 0.0) -> s
     if mode != "constant":
         args.append(f"mode={mode!r}")
     if value:
-        args.append(f"value={value!r}")
+        args.append("value=float(\"-inf\")" if value == -math.inf else f"value={value!r}")
     return f"F.pad({', '.join(args)})"
 
 

@@ -154,9 +154,11 @@ class Writer:
 
     def sequential(self, unit: Unit) -> bool:
         """Children 0..n-1, each one call taking the previous one's output only."""
+        return unit.node is None and unit.instance is None and self.chain(unit)
+
+    def chain(self, unit: Unit) -> bool:
         keys = list(unit.children)
-        if unit.node is not None or unit.instance is not None or not keys or \
-                keys != [str(i) for i in range(len(keys))]:
+        if not keys or keys != [str(i) for i in range(len(keys))]:
             return False
         previous = None
         for key in keys:
@@ -187,6 +189,14 @@ class Writer:
         `unit`'s; `inputs` are the graph values its forward takes."""
         items: list[tuple[list[str], str, str, str]] = []  # (inputs, expr template, output, first)
         entries, setup = [], []
+        if any(key.isdigit() for key in unit.children):
+            if not (self.chain(unit) and len(inputs) == 1):
+                raise ExportError(f"{self.file}: {unit.path or 'the network'}: numbered layers "
+                                  "that do not feed one another in order cannot be children of "
+                                  "one module; name them")
+            inner: list = []
+            return [(None, self._child(unit, c, inner, setup)) for c in unit.children.values()], \
+                setup, []
         self._walk(unit, unit, items, entries, setup)
         items.sort(key=lambda item: self.order[item[3]])
         return entries, setup, self._forward(unit, items, inputs, exit_)
@@ -329,7 +339,8 @@ class Writer:
         return classes
 
     def _parametrise(self, members: list[Draft], name: str) -> None:
-        leaves = [[leaf for _k, v in d.entries for leaf in _leaves(v, _k)] for d in members]
+        leaves = [[leaf for i, (k, v) in enumerate(d.entries)
+                   for leaf in _leaves(v, str(i) if k is None else k)] for d in members]
         replace: dict[int, Code] = {}
         values: dict[str, list] = {}
         for index, (label, first) in enumerate(leaves[0]):
@@ -365,6 +376,7 @@ class Writer:
         if all(_is_int(v) and c == v for c, v in zip(channels, column)):
             return "in_channels", "in_channels"
         param = re.sub(r"\W", "_", label.replace(".", "_"))
+        param = param if param[:1].isalpha() else f"layer{param}"
         while param in values and values[param] != column:
             param += "_"
         return param, param
@@ -405,6 +417,12 @@ class Writer:
 
 
 def _class(name: str, doc: str, signature: str, entries, setup, params, forward) -> str:
+    if entries and entries[0][0] is None:  # numbered children: an nn.Sequential
+        lines = [f"class {name}(nn.Sequential):", f'    """{doc}"""', "",
+                 f"    def __init__({signature}):",
+                 _assign("        super().__init__", Ctor("", tuple(v for _k, v in entries)))]
+        lines += [f"        {line}" for line in setup]
+        return "\n".join(lines) + "\n"
     lines = [f"class {name}(nn.Module):", f'    """{doc}"""', "",
              f"    def __init__({signature}):", "        super().__init__()"]
     for key, value in entries:
@@ -427,6 +445,9 @@ def _render(value, indent: int) -> str:
     if indent + len(flat) + 20 <= LINE or not _breakable(value):
         return flat
     pad = " " * (indent + 4)
+    if isinstance(value, Draft):
+        return f"{value.cls}(\n" + "".join(f"{pad}{k}={_render(v, indent + 4)},\n"
+                                           for k, v in value.kwargs) + " " * indent + ")"
     if isinstance(value, Ctor):
         parts = [_render(a, indent + 4) for a in value.args]
         parts += [f"{k}={_render(v, indent + 4)}" for k, v in value.shown()]
@@ -440,7 +461,8 @@ def _render(value, indent: int) -> str:
 
 
 def _breakable(value) -> bool:
-    return isinstance(value, (list, dict)) or (isinstance(value, Ctor) and bool(value.args))
+    return isinstance(value, (list, dict)) or (isinstance(value, Ctor) and bool(value.args)) \
+        or (isinstance(value, Draft) and bool(value.kwargs))
 
 
 def _flat(value) -> str:
