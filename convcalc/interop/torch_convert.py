@@ -182,7 +182,11 @@ class Conversion:
         return None
 
     def _data_inputs(self, node) -> list[str]:
-        return [self.names[n] for n in node.all_input_nodes if n in self.dynamic]
+        """The data inputs in argument order, a repeated one repeated (x * x has two)."""
+        from torch.fx.node import map_arg
+        found: list = []
+        map_arg((node.args, node.kwargs), found.append)
+        return [self.names[n] for n in found if n in self.dynamic]
 
     def _what(self, node) -> str:
         if node.op == "call_module":

@@ -283,11 +283,13 @@ class Writer:
             for i, value in enumerate(ins):
                 expr = expr.replace(IN.format(i), where[value])
             used = uses.get(out, [])
+            if not used:  # read only for its shape (crop's `to`): nothing to compute
+                continue
             if used == ["return"] and index == len(items) - 1:
                 lines.append(f"return {expr}")
                 return lines
             nxt = items[index + 1][0] if index + 1 < len(items) else []
-            if not used or (used == [index + 1] and nxt[:1] == [out]):
+            if used == [index + 1] and nxt[:1] == [out]:
                 target = chain
             else:
                 target = self._variable(unit, out, names)

@@ -175,7 +175,9 @@ def pad_layer(call: Call, pads, mode: str, value) -> dict:
         pairs[axes - 1 - i] = [pads[2 * i], pads[2 * i + 1]]
     if any(p < 0 for pair in pairs for p in pair):
         raise NotConvertible(f"negative padding {list(pads)} (a crop)")
-    layer = {"type": "pad", "padding": compact([compact(p) for p in pairs]), "mode": mode}
+    per_axis = [compact(p) for p in pairs]  # [[0, 1], [0, 1]] stays pairs, not [0, 1]
+    padding = compact(per_axis) if all(isinstance(p, int) for p in per_axis) else per_axis
+    layer = {"type": "pad", "padding": padding, "mode": mode}
     if mode == "constant" and value:
         layer["value"] = float(value)
     return layer
