@@ -430,7 +430,19 @@ def _reduce(method: str) -> Callable[[Site], Emitted]:
     return emit
 
 
+def _parts(site: Site) -> Emitted:
+    """torch.split / torch.chunk give a tuple; part k (`name.k`) is its item k."""
+    layer = site.layer
+    if hasattr(layer, "source"):
+        return Emitted(None, f"{site.x}[{layer.index}]")
+    if site.type == "chunk":
+        return Emitted(None, f"torch.chunk({site.x}, {layer.chunks}, dim={layer.dim})")
+    size = layer.split_size_or_sections
+    return Emitted(None, f"torch.split({site.x}, {size!r}, dim={layer.dim})")
+
+
 EMITTERS: dict[str, Callable[[Site], Emitted]] = {
+    "split": _parts, "chunk": _parts,
     **{f"conv{n}d": _conv for n in (1, 2, 3)},
     **{f"conv_transpose{n}d": _conv_transpose for n in (1, 2, 3)},
     **{f"{kind}{n}d": _pool for n in (1, 2, 3) for kind in ("maxpool", "avgpool")},
@@ -480,8 +492,6 @@ NOT_EXPORTED: dict[str, str] = {
                             "written yet",
     "layer_scale": "PyTorch has no LayerScale module; not written yet",
     "scalar_affine": "PyTorch has no scalar-affine module; not written yet",
-    "split": "parts of a split are not written yet",
-    "chunk": "parts of a chunk are not written yet",
 }
 """Layer kind -> why it does not export (one line)."""
 

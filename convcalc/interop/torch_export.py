@@ -48,6 +48,7 @@ class Unit:
     node: Any = None
     instance: Any = None
     nodes: list = field(default_factory=list)  # every graph node under it, in graph order
+    parts: list = field(default_factory=list)  # a split's parts `name.k` (items of its tuple)
 
     @property
     def key(self) -> str:
@@ -103,9 +104,12 @@ class Writer:
         return out
 
     def _tree(self) -> Unit:
-        root = Unit("")
+        root, units = Unit(""), {}
         for node in self.graph.nodes:
-            unit = self._unit(root, node.name)
+            if hasattr(node.layer, "source") and node.inputs and node.inputs[0] in units:
+                units[node.inputs[0]].parts.append(node)  # part k of a split
+                continue
+            unit = units[node.name] = self._unit(root, node.name)
             if unit.node is not None or unit.children:
                 raise ExportError(f"{self.file}: layer {node.name}: its name is also the path of "
                                   "other modules; PyTorch cannot hold both")
@@ -126,7 +130,7 @@ class Writer:
 
     def _collect(self, unit: Unit) -> list:
         if not unit.nodes:
-            unit.nodes = ([unit.node] if unit.node is not None else []) + [
+            unit.nodes = ([unit.node] if unit.node is not None else []) + unit.parts + [
                 n for child in unit.children.values() for n in self._collect(child)]
             unit.nodes.sort(key=lambda n: self.order[n.name])
         return unit.nodes
@@ -178,7 +182,7 @@ class Writer:
         if unit.node is not None:
             em = self.emitted[unit.node.name]
             return (em.module is not None and em.forward == "{m}(" + IN.format(0) + ")"
-                    and not unit.children)
+                    and not unit.children and not unit.parts)
         if unit.instance is not None:
             return self.callable_instance(unit) and len(unit.instance.inputs) == 1
         return self.sequential(unit)
@@ -215,6 +219,9 @@ class Writer:
             items.append((list(child.node.inputs), em.forward.replace("{m}", access),
                           child.node.name, child.node.name))
             setup.extend(line.replace("{m}", access) for line in em.setup)
+            for part in child.parts:
+                items.append((list(part.inputs), self.emitted[part.name].forward, part.name,
+                              part.name))
             return em.module
         first = self._collect(child)[0].name if self._collect(child) else None
         if child.instance is not None and self.callable_instance(child):
