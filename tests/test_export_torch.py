@@ -396,3 +396,14 @@ def test_resnet50_takes_torchvisions_weights(tmp_path):
 def test_yaml_text_exports_too():
     text = yaml.safe_dump(spec_of("relu"))
     assert "class Net(nn.Module)" in export_pytorch(text)
+
+
+def test_readme_shows_the_file_as_written(tmp_path):
+    """The README's tour exports its alex224.yaml; the class it shows is the real output."""
+    import re
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    spec = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "# alex224.yaml" in b)
+    shown = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if b.startswith("class Net"))
+    (tmp_path / "alex224.yaml").write_text(spec)
+    assert shown in export_pytorch(tmp_path / "alex224.yaml")

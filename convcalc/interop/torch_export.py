@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,8 @@ class Writer:
         self.shapes = {layer.name: tuple(layer.output_shape) for layer in report.layers}
         self.shapes["input"] = tuple(report.input_shape)
         self.order = {node.name: i for i, node in enumerate(self.graph.nodes)}
-        self.file, self.name = report.file, report.name or "net"
+        self.file = report.file
+        self.name = report.name or Path(report.file).stem.strip("<>") or "net"
         self.input_shape = tuple(report.input_shape)
         self.consumers: dict[str, list[str]] = {}
         for node in self.graph.nodes:
