@@ -325,3 +325,13 @@ def export_onnx(source: SourceLike, *, weights: Mapping[str, Any] | None = None,
                                seed, ())
     return build(executor.report, executor.weights, opset or DEFAULT_OPSET,
                  name=report.name or os.path.splitext(os.path.basename(read.file))[0] or "convcalc")
+
+
+def export_pytorch(source: SourceLike, *, input: InputLike = None) -> str:
+    """The network as one Python file (text) that needs torch only: `class Net(nn.Module)`
+    whose state_dict has the keys and shapes `run` uses (`run --save-weights` writes them),
+    blocks as classes, repeats as nn.Sequential. Raises
+    convcalc.interop.torch_export.ExportError (one line) for a spec with errors or a layer
+    with no exact PyTorch form. torch is not needed to write the file."""
+    from convcalc.interop.torch_export import export_pytorch as write
+    return write(source, input=input)

@@ -407,3 +407,30 @@ def test_readme_shows_the_file_as_written(tmp_path):
                  if b.startswith("class Net"))
     (tmp_path / "alex224.yaml").write_text(spec)
     assert shown in export_pytorch(tmp_path / "alex224.yaml")
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "convcalc", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def test_cli_writes_the_file(tmp_path):
+    out = tmp_path / "lenet.py"
+    result = cli("export", SPECS / "lenet5.yaml", "--to", "pytorch", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout
+    assert out.read_text() == convcalc.api.export_pytorch(str(SPECS / "lenet5.yaml"))
+    run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "torch.Size([1, 10])" in run.stdout, run.stderr
+
+
+def test_cli_refusals_are_one_line_and_write_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [2, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+                   "  - {type: layer_scale, name: scale}\n")
+    out = tmp_path / "bad.py"
+    result = cli("export", bad, "--to", "pytorch", "-o", out)
+    assert result.returncode == 1 and "layer scale" in result.stderr and "layer_scale" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+    assert cli("export", bad, "--to", "pytorch", "-o", out, "--opset", "13").returncode == 2

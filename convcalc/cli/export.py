@@ -76,17 +76,12 @@ def _onnx(spec: Path, weights: Path | None, seed: int, opset: int):
 
 
 def _pytorch(spec: Path) -> str:
-    import importlib
+    from convcalc.api import export_pytorch
+    from convcalc.interop.torch_export import ExportError
     try:
-        torch_export = importlib.import_module("convcalc.interop.torch_export")
-    except ModuleNotFoundError as err:
-        if err.name != "convcalc.interop.torch_export":
-            raise
-        fail_usage("--to pytorch is not in this version of convcalc yet")
-    try:
-        return torch_export.export_pytorch(str(spec))
-    except torch_export.ExportError as err:
-        _fail(str(err), getattr(err, "hint", None))
+        return export_pytorch(str(spec))
+    except ExportError as err:
+        _fail(str(err))
     except (OSError, UnicodeDecodeError) as err:
         from convcalc.spec import unreadable
         _fail(unreadable(spec, err))
