@@ -1,7 +1,8 @@
 """convcalc: convolution arithmetic and shape calculator for CNN specs written in YAML.
 
 The Python API (docs/api.md): `convcalc.check(source) -> Report`, `convcalc.run(source, x)`,
-`convcalc.compare(old, new)` and `convcalc.testing.assert_clean(source)`. They are loaded on first use, so that
+`convcalc.compare(old, new)`, `convcalc.export_onnx(source)` and
+`convcalc.testing.assert_clean(source)`. They are loaded on first use, so that
 `import convcalc` (and the command line) stays fast.
 """
 
@@ -12,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _API = {"check": "convcalc.api", "run": "convcalc.api", "Report": "convcalc.api",
-        "RunResult": "convcalc.api", "InputError": "convcalc.api", "compare": "convcalc.diff",
+        "RunResult": "convcalc.api", "InputError": "convcalc.api",
+        "export_onnx": "convcalc.api", "compare": "convcalc.diff",
         "Diagnostic": "convcalc.diagnostics", "Severity": "convcalc.diagnostics",
         "testing": None}
 
 if TYPE_CHECKING:
     from convcalc import testing
-    from convcalc.api import InputError, Report, RunResult, check, run
+    from convcalc.api import InputError, Report, RunResult, check, export_onnx, run
     from convcalc.diagnostics import Diagnostic, Severity
     from convcalc.diff import compare
 
@@ -37,4 +39,4 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["Diagnostic", "InputError", "Report", "RunResult", "Severity", "__version__",
-           "check", "compare", "run", "testing"]
+           "check", "compare", "export_onnx", "run", "testing"]

@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from convcalc.layers.base import weight_key
+
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Split/Squeeze/ReduceSum with axes as inputs, Resize with its current inputs
 
@@ -110,15 +112,21 @@ class Ctx:
     in_shapes: list[tuple[int, ...]]
     out_shape: tuple[int, ...]
 
+    @property
+    def tensor(self) -> str:
+        """The layer's output tensor: its name, unless a weight has that name (torchvision
+        CNBlock's bare `layer_scale` parameter)."""
+        return self.name if self.name not in self.b.weights else f"{self.name}:out"
+
     def key(self, suffix: str) -> str:
-        return self.b.weight(f"{self.name}.{suffix}")
+        return self.b.weight(weight_key(self.name, suffix))
 
     def has(self, suffix: str) -> bool:
-        return f"{self.name}.{suffix}" in self.b.weights
+        return weight_key(self.name, suffix) in self.b.weights
 
     def out(self, op: str, inputs: list[str], **attrs) -> str:
-        """The layer's own (final) node: output and node name are the layer's name."""
-        return self.b.node(op, inputs, output=self.name, name=self.name, **attrs)
+        """The layer's own (final) node: its node name is the layer's name."""
+        return self.b.node(op, inputs, output=self.tensor, name=self.name, **attrs)
 
     def inner(self, op: str, inputs: list[str], **attrs) -> str:
         return self.b.node(op, inputs, name=f"{self.name}/{op}_{self.b.counter + 1}", **attrs)
@@ -133,30 +141,54 @@ class Ctx:
 
 def _conv(ctx: Ctx) -> str:
     layer = ctx.layer
-    if layer.weight_standardization != "none":
-        _refuse(ctx, "a weight-standardised conv's weight is computed from the stored one",
-                "standardise the weight first and export a plain conv")
     pads, _ = layer.geometry(ctx.in_shapes[0][1:])
     x = ctx.inputs[0]
     if layer.padding_mode != "zeros" and any(b or a for b, a in pads):
         x = _explicit_pad(ctx, x, pads, layer.padding_mode)
         pads = [(0, 0)] * len(pads)
-    inputs = [x, ctx.key("weight")] + ([ctx.key("bias")] if layer.bias else [])
+    weight = ctx.key("weight")
+    if layer.weight_standardization != "none":
+        weight = _standardised(ctx, weight)
+    inputs = [x, weight] + ([ctx.key("bias")] if layer.bias else [])
     return ctx.out("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
                    pads=_onnx_pads(pads), dilations=list(layer.dilation), group=layer.groups)
+
+
+def _standardised(ctx: Ctx, weight: str) -> str:
+    """timm StdConv: (w - mean) / sqrt(var + eps) per filter (biased variance over
+    Cin/groups * prod(k)); ScaledStdConv: times gain * gamma / sqrt(fan_in). Written out, so
+    the initializer stays the stored weight."""
+    layer = ctx.layer
+    shape = ctx.b.weights[weight].shape
+    out = _normalise(ctx, weight, list(range(1, len(shape))), layer.ws_eps)
+    if layer.weight_standardization == "scaled":
+        factor = ctx.b.const(ctx.name, layer.ws_gamma * math.prod(shape[1:]) ** -0.5)
+        out = ctx.inner("Mul", [out, ctx.inner("Mul", [ctx.key("gain"), factor])])
+    return out
 
 
 def _explicit_pad(ctx: Ctx, x: str, pads, mode: str, value: float = 0.0) -> str:
     onnx_mode = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
                  "replicate": "edge", "circular": "wrap"}[mode]
-    if onnx_mode == "wrap" and ctx.b.opset < 19:
-        _refuse(ctx, f"circular padding needs ONNX's Pad mode 'wrap' (opset 19); opset is {ctx.b.opset}",
-                "export with --opset 19")
+    if onnx_mode == "wrap" and ctx.b.opset < 19:  # Pad 'wrap' is opset 19: slices and a Concat
+        for axis, (before, after) in enumerate(pads, start=2):
+            parts = ([_slice_on(ctx, x, axis, -before, 2**62)] if before else []) + [x] + \
+                ([_slice_on(ctx, x, axis, 0, after)] if after else [])
+            if len(parts) > 1:
+                x = ctx.inner("Concat", parts, axis=axis)
+        return x
     full = [0, 0] + [int(b) for b, _ in pads] + [0, 0] + [int(a) for _, a in pads]
     inputs = [x, ctx.b.ints(ctx.name, full)]
     if onnx_mode == "constant":
         inputs.append(ctx.b.const(ctx.name, value))
     return ctx.inner("Pad", inputs, mode=onnx_mode)
+
+
+def _slice_on(ctx: Ctx, x: str, axis: int, start: int, end: int, step: int = 1) -> str:
+    """x[start:end:step] on one ONNX axis (the batch axis is 0)."""
+    ints = ctx.b.ints
+    return ctx.inner("Slice", [x, ints(ctx.name, [start]), ints(ctx.name, [end]), ints(ctx.name, [axis]),
+                               ints(ctx.name, [step])])
 
 
 def _conv_transpose(ctx: Ctx) -> str:
@@ -184,9 +216,10 @@ def _linear(ctx: Ctx) -> str:
 
 def _batchnorm(ctx: Ctx) -> str:
     layer = ctx.layer
-    if not layer.track_running_stats:
-        _refuse(ctx, "without running statistics it normalises by the batch's own, even at inference",
-                "set track_running_stats: true")
+    if not layer.track_running_stats:  # the batch's own statistics, as PyTorch at inference
+        shape = ctx.in_shapes[0]
+        normed = _normalise(ctx, ctx.inputs[0], [0, *range(2, len(shape) + 1)], layer.eps)
+        return _channel_affine(ctx, normed, shape, layer.affine)
     c = ctx.in_shapes[0][0]
     scale = ctx.key("weight") if layer.affine else ctx.b.const(ctx.name, np.ones(c))
     bias = ctx.key("bias") if layer.affine else ctx.b.const(ctx.name, np.zeros(c))
@@ -236,8 +269,8 @@ def _channel_affine(ctx: Ctx, x: str, shape, affine: bool, weight="weight", bias
 
 def _instancenorm(ctx: Ctx) -> str:
     layer = ctx.layer
-    if layer.track_running_stats:
-        _refuse(ctx, "running statistics at inference are not written yet", "track_running_stats: false")
+    if layer.track_running_stats:  # PyTorch at eval: the running statistics, as BatchNorm
+        return _batchnorm(ctx)
     shape = ctx.in_shapes[0]
     normed = _normalise(ctx, ctx.inputs[0], list(range(2, len(shape) + 1)), layer.eps)
     return _channel_affine(ctx, normed, shape, layer.affine)
@@ -264,7 +297,22 @@ def _layernorm2d(ctx: Ctx) -> str:
 
 
 def _lrn(ctx: Ctx) -> str:
+    """ONNX LRN's window is PyTorch's for odd sizes; for even ones PyTorch puts the larger
+    half before the channel (size // 2 before, (size - 1) // 2 after), ONNX after: the sum of
+    squares is then written out from shifted slices."""
     layer = ctx.layer
+    size = int(layer.size)
+    if size % 2 == 0:
+        x, c, rank = ctx.inputs[0], ctx.in_shapes[0][0], len(ctx.in_shapes[0]) + 1
+        pads = [0] * (2 * rank)
+        pads[1], pads[rank + 1] = size // 2, (size - 1) // 2
+        squares = ctx.inner("Pad", [ctx.inner("Mul", [x, x]), ctx.b.ints(ctx.name, pads)], mode="constant")
+        total = _slice_on(ctx, squares, 1, 0, c)
+        for j in range(1, size):
+            total = ctx.inner("Add", [total, _slice_on(ctx, squares, 1, j, j + c)])
+        scaled = ctx.inner("Mul", [total, ctx.b.const(ctx.name, layer.alpha / size)])
+        base = ctx.inner("Add", [scaled, ctx.b.const(ctx.name, float(layer.k))])
+        return ctx.out("Div", [x, ctx.inner("Pow", [base, ctx.b.const(ctx.name, float(layer.beta))])])
     return ctx.out("LRN", [ctx.inputs[0]], size=int(layer.size), alpha=float(layer.alpha),
                    beta=float(layer.beta), bias=float(layer.k))
 
@@ -355,17 +403,15 @@ def _softmax(op: str):
 def _maxpool(ctx: Ctx) -> str:
     layer = ctx.layer
     stride, pads, dilation = layer.geometry(ctx.in_shapes[0][1:])
-    if layer.ceil_mode:
-        _check_ceil(ctx, stride, pads, dilation)
+    pads = _ceil_pads(ctx, layer.kernel_size, stride, pads, dilation)
     attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(stride), pads=_onnx_pads(pads),
-                 dilations=list(dilation), ceil_mode=int(layer.ceil_mode))
+                 dilations=list(dilation))
     if ctx.name not in ctx.b.indices_wanted:
         return ctx.out("MaxPool", [ctx.inputs[0]], **attrs)
     # ONNX's indices count over the whole (N, C, *spatial) tensor, PyTorch's within each
     # plane; MaxUnpool reads ONNX's, so the pair is exact end to end
-    ctx.b.node("MaxPool", [ctx.inputs[0]], outputs=[ctx.name, f"{ctx.name}/indices"], name=ctx.name,
-               **attrs)
-    return ctx.name
+    return ctx.b.node("MaxPool", [ctx.inputs[0]], outputs=[ctx.tensor, f"{ctx.name}/indices"],
+                      name=ctx.name, **attrs)
 
 
 def _max_unpool(ctx: Ctx) -> str:
@@ -462,30 +508,49 @@ def _locally_connected(ctx: Ctx) -> str:
     return ctx.out("Add", [ctx.inner("Reshape", [summed, ctx.b.ints(ctx.name, shaped)]), ctx.key("bias")])
 
 
-def _check_ceil(ctx: Ctx, stride, pads, dilation) -> None:
-    """PyTorch drops a last ceil-mode window that would start in the right padding; ONNX
-    keeps it. Exact only when no such window exists at this size."""
-    for i, k, s, d, (pb, pa) in zip(ctx.in_shapes[0][1:], ctx.layer.kernel_size, stride, dilation, pads):
-        span = i + pb + pa - d * (k - 1) - 1
-        windows = -(-span // s) + 1
-        if (windows - 1) * s >= i + pb:
-            _refuse(ctx, "ceil_mode's last window starts in the padding here, which PyTorch drops "
-                         "and ONNX keeps", "use ceil_mode: false with explicit padding")
+def _ceil_pads(ctx: Ctx, kernel, stride, pads, dilation) -> list:
+    """ceil_mode written as padding: the pads, with the rows after the right padding that
+    PyTorch's last ceil-mode window reads added to it (none when no window reaches past).
+    A window PyTorch drops (one starting in the right padding) is already gone from the
+    analysed output size, so floor mode on these pads gives exactly PyTorch's windows."""
+    out = []
+    for i, k, s, d, (pb, pa), o in zip(ctx.in_shapes[0][1:], kernel, stride, dilation, pads,
+                                       ctx.out_shape[1:]):
+        extra = max(0, (o - 1) * s + d * (k - 1) + 1 - (i + pb + pa))
+        out.append((pb, pa + extra))
+    return out
 
 
 def _avgpool(ctx: Ctx) -> str:
+    """AveragePool where its windows and divisors are PyTorch's. With divisor_override, or a
+    ceil-mode window past the padding (PyTorch divides it by its clipped size), the sum (a
+    grouped conv of ones, zero padding) is divided by PyTorch's divisor of each output
+    position: a constant at the spec's sizes."""
     layer = ctx.layer
+    spatial = ctx.in_shapes[0][1:]
+    n = len(spatial)
+    stride, pads, _ = layer.geometry(spatial)
+    kernel = list(layer.kernel_size)
+    wide = _ceil_pads(ctx, kernel, stride, pads, [1] * n)
+    if layer.divisor_override is None and list(wide) == [tuple(p) for p in pads]:
+        return ctx.out("AveragePool", [ctx.inputs[0]], kernel_shape=kernel, strides=list(stride),
+                       pads=_onnx_pads(pads), count_include_pad=int(layer.count_include_pad))
+    c = ctx.in_shapes[0][0]
+    ones = ctx.b.const(ctx.name, np.ones((c, 1, *kernel), np.float32))
+    total = ctx.inner("Conv", [ctx.inputs[0], ones], kernel_shape=kernel, strides=list(stride),
+                      pads=_onnx_pads(wide), group=c)
     if layer.divisor_override is not None:
-        _refuse(ctx, "ONNX's AveragePool has no divisor_override", "remove divisor_override")
-    stride, pads, dilation = layer.geometry(ctx.in_shapes[0][1:])
-    if layer.ceil_mode:
-        _check_ceil(ctx, stride, pads, dilation)
-        if layer.count_include_pad and any(b or a for b, a in pads):
-            _refuse(ctx, "with ceil_mode, PyTorch divides a window running past the padding by "
-                         "its clipped size; ONNX's count_include_pad differs there")
-    return ctx.out("AveragePool", [ctx.inputs[0]], kernel_shape=list(layer.kernel_size),
-                   strides=list(stride), pads=_onnx_pads(pads),
-                   count_include_pad=int(layer.count_include_pad), ceil_mode=int(layer.ceil_mode))
+        return ctx.out("Div", [total, ctx.b.const(ctx.name, float(layer.divisor_override))])
+    divisor = np.ones((1,) * (1 + n), np.float32)
+    for axis, (i, k, s, (pb, pa), o) in enumerate(zip(spatial, kernel, stride, pads, ctx.out_shape[1:])):
+        starts = np.arange(o) * s - pb
+        ends = np.minimum(starts + k, i + pa)
+        if not layer.count_include_pad:
+            starts, ends = np.maximum(starts, 0), np.minimum(ends, i)
+        shape = [1] * (1 + n)
+        shape[1 + axis] = o
+        divisor = divisor * (ends - starts).astype(np.float32).reshape(shape)
+    return ctx.out("Div", [total, ctx.b.const(ctx.name, divisor)])
 
 
 def _adaptive(op: str, global_op: str):
@@ -494,11 +559,25 @@ def _adaptive(op: str, global_op: str):
         if all(o == 1 for o in out):
             return ctx.out(global_op, [ctx.inputs[0]])
         if any(i % o for i, o in zip(spatial, out)):
-            _refuse(ctx, f"adaptive windows of {list(spatial)} -> {list(out)} are not one kernel "
-                         "and stride", "use an input size divisible by output_size")
+            return _adaptive_windows(ctx, "ReduceMax" if op == "MaxPool" else "ReduceMean")
         kernel = [i // o for i, o in zip(spatial, out)]
         return ctx.out(op, [ctx.inputs[0]], kernel_shape=kernel, strides=kernel)
     return emit
+
+
+def _adaptive_windows(ctx: Ctx, reducer: str) -> str:
+    """PyTorch's adaptive windows [floor(j*I/O), ceil((j+1)*I/O)) one axis at a time (mean
+    and max over a box are separable): a Slice and a Reduce per window, concatenated."""
+    x = ctx.inputs[0]
+    axes = [(axis, i, o) for axis, (i, o) in enumerate(zip(ctx.in_shapes[0][1:], ctx.out_shape[1:]), 2)
+            if i != o]
+    for step, (axis, i, o) in enumerate(axes):
+        parts = [_reduce(ctx, reducer, _slice_on(ctx, x, axis, j * i // o, -(-(j + 1) * i // o)), [axis], 1)
+                 for j in range(o)]
+        last = step == len(axes) - 1
+        x = (ctx.out if last else ctx.inner)("Concat", parts, axis=axis) if len(parts) > 1 else \
+            (ctx.out("Identity", parts) if last else parts[0])
+    return x
 
 
 def _global(op: str):
@@ -636,7 +715,8 @@ def _reduce_kind(op: str):
         dims = ctx.layer.dim
         dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
         reduced = _reduce(ctx, op, ctx.inputs[0], [d % rank for d in dims], int(bool(ctx.layer.keepdim)))
-        return ctx.out("Identity", [reduced])
+        # every axis reduced without keepdim leaves one value per sample, analysed as [1]
+        return ctx.out("Reshape", [reduced, ctx.b.ints(ctx.name, [-1, *ctx.out_shape])])
     return emit
 
 
@@ -663,13 +743,13 @@ def _channel_shuffle(ctx: Ctx) -> str:
 
 
 def _matmul(ctx: Ctx) -> str:
-    return ctx.out("MatMul", list(ctx.inputs))
+    return ctx.out("MatMul", _aligned(ctx))
 
 
 def _layer_scale(ctx: Ctx) -> str:
     shape = ctx.in_shapes[0]
     gamma = ctx.key(ctx.layer.param)
-    if not ctx.layer.keepdim and len(shape) > 1 and ctx.b.weights[f"{ctx.name}.{ctx.layer.param}"].ndim == 1:
+    if not ctx.layer.keepdim and len(shape) > 1 and ctx.b.weights[weight_key(ctx.name, ctx.layer.param)].ndim == 1:
         # channels first: gamma[c] over axis 1
         gamma = ctx.inner("Reshape", [gamma, ctx.b.ints(ctx.name, [shape[0], *[1] * (len(shape) - 1)])])
     return ctx.out("Mul", [ctx.inputs[0], gamma])
@@ -732,6 +812,9 @@ def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPS
     graph = report.graph
     shapes = {layer.name: tuple(layer.output_shape) for layer in report.layers}
     b = Builder(opset, dict(weights), shapes)
+    for key, array in weights.items():  # every state_dict entry, num_batches_tracked too
+        array = np.asarray(array)
+        b.initializers[key] = array if array.dtype == np.int64 else array.astype(np.float32)
     b.refs = {node.name: dict(node.refs) for node in graph.nodes}
     b.indices_wanted = {ref for node in graph.nodes for key, ref in node.refs.items() if key == "indices"}
     tensors = {"input": "input"}
