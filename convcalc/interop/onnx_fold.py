@@ -20,8 +20,8 @@ def foldable(node) -> bool:
 
 def fold(node, inputs: list, opset: int) -> list[np.ndarray]:
     """The node's outputs from its constant inputs (None for absent optional inputs)."""
-    from onnx import helper
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    from convcalc.interop.onnx_lite import attribute_value
+    attrs = {a.name: attribute_value(a) for a in node.attribute}
     fast = FAST.get(node.op_type)
     if fast is not None and (node.op_type not in AXES_AS_INPUT or opset >= 13
                              or "axes" in attrs or len(inputs) > 1):
@@ -31,16 +31,16 @@ def fold(node, inputs: list, opset: int) -> list[np.ndarray]:
 
 def shape_slice(shape: tuple[int, ...], node) -> np.ndarray:
     """Shape's output for a known shape, with opset 15's start and end."""
-    from onnx import helper
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    from convcalc.interop.onnx_lite import attribute_value
+    attrs = {a.name: attribute_value(a) for a in node.attribute}
     start, end = attrs.get("start", 0), attrs.get("end", len(shape))
     return np.asarray(shape[start:end], dtype=np.int64)
 
 
 def _constant(attrs: dict) -> np.ndarray:
-    from onnx import numpy_helper
+    from convcalc.interop.onnx_lite import to_array
     if "value" in attrs:
-        return numpy_helper.to_array(attrs["value"])
+        return to_array(attrs["value"])
     for key, dtype in (("value_float", np.float32), ("value_int", np.int64),
                        ("value_floats", np.float32), ("value_ints", np.int64)):
         if key in attrs:
@@ -65,8 +65,8 @@ def _squeeze(attrs: dict, data, axes=None):
 
 
 def _cast(attrs: dict, data):
-    from onnx import helper
-    return data.astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+    from convcalc.interop.onnx_lite import np_dtype
+    return data.astype(np_dtype(attrs["to"]))
 
 
 def _gather(attrs: dict, data, indices):

@@ -103,10 +103,9 @@ class _Conversion:
     """The ONNX graph, node by node, -> layers (with names and inputs) and weights."""
 
     def __init__(self, graph, shapes: dict, opset: int, source: str):
-        from onnx import numpy_helper
+        from convcalc.interop.onnx_lite import to_array
         self.graph, self.shapes_of, self.opset, self.source = graph, shapes, opset, source
-        self.consts: dict[str, np.ndarray] = {
-            t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.consts: dict[str, np.ndarray] = {t.name: to_array(t) for t in graph.initializer}
         self.names: dict[str, str] = {_graph_input_name(graph, self.consts): INPUT}
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
@@ -168,11 +167,11 @@ class _Conversion:
 
     def _scalars(self, nodes) -> dict:
         """Initializers and Constant nodes' values, for patterns found before converting."""
-        from onnx import numpy_helper
+        from convcalc.interop.onnx_lite import to_array
         found = dict(self.consts)
         for node in nodes:
             if node.op_type == "Constant" and node.attribute and node.attribute[0].HasField("t"):
-                found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+                found[node.output[0]] = to_array(node.attribute[0].t)
         return found
 
     def _find_fusion(self, index: int, nodes) -> None:
@@ -208,8 +207,8 @@ class _Conversion:
     # -- conversion --------------------------------------------------------------------------
 
     def _node(self, node) -> ops.OnnxNode:
-        from onnx import helper
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        from convcalc.interop.onnx_lite import attribute_value
+        attrs = {a.name: attribute_value(a) for a in node.attribute}
         return ops.OnnxNode(node.op_type, node.name, attrs,
                             [self.consts.get(i) if i else None for i in node.input],
                             [self.shapes_of.get(i) if i else None for i in node.input],

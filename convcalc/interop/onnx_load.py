@@ -17,7 +17,6 @@ ITEM_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 
 
 def load_model(path: Path):
     """The ModelProto with its weights loaded and checked, and its ai.onnx opset."""
-    import onnx
     source = str(path)
     try:
         size = path.stat().st_size
@@ -26,7 +25,7 @@ def load_model(path: Path):
     if size > MAX_FILE_BYTES:
         raise ImportFailure(source, f"{size} bytes is more than an ONNX protobuf holds (2 GiB)")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = _parse(path)
     except Exception as err:  # noqa: BLE001 - DecodeError and friends: not a model
         raise ImportFailure(source, f"not a readable ONNX model ({type(err).__name__}: the "
                             "file is truncated, or not ONNX)", "export it again") from None
@@ -36,6 +35,15 @@ def load_model(path: Path):
     _check_tensors(model, path)
     opset = _opset(model, source)
     return model, opset
+
+
+def _parse(path: Path):
+    """onnx.load(path, load_external_data=False), through onnx_lite for .onnx files."""
+    if path.suffix.lower() != ".onnx":  # onnx.load picks a text format by the extension
+        import onnx
+        return onnx.load(str(path), load_external_data=False)
+    from convcalc.interop.onnx_lite import load_bytes
+    return load_bytes(path.read_bytes())
 
 
 def _opset(model, source: str) -> int:
@@ -52,7 +60,7 @@ def _opset(model, source: str) -> int:
 def _check_tensors(model, path: Path) -> None:
     """Declared sizes must match the data a tensor holds; external data must lie in the
     model's folder. Then the external data is read."""
-    from onnx import TensorProto
+    from convcalc.interop.onnx_lite import EXTERNAL
     source, folder = str(path), path.resolve().parent
     external = False
     for tensor in model.graph.initializer:
@@ -60,7 +68,7 @@ def _check_tensors(model, path: Path) -> None:
         if any(d < 0 for d in tensor.dims) or count > MAX_TENSOR_ELEMENTS:
             raise ImportFailure(source, f"initializer {tensor.name} declares {list(tensor.dims)}"
                                 " elements, more than convcalc reads", "is the file damaged?")
-        if tensor.data_location == TensorProto.EXTERNAL:
+        if tensor.data_location == EXTERNAL:
             external = True
             _check_external(tensor, folder, count, source)
         elif tensor.HasField("raw_data") and tensor.data_type in ITEM_BYTES \

@@ -32,9 +32,9 @@ def infer_shapes(model, shape: tuple[int, ...], opset: int, source: str) -> dict
 
 def _folded_sizes(graph, shapes: dict, opset: int) -> dict:
     """The small constants node outputs hold once sizes are known (never weights)."""
-    from onnx import numpy_helper
+    from convcalc.interop.onnx_lite import to_array
     consts = {t.name: None for t in graph.initializer}
-    small = {t.name: numpy_helper.to_array(t) for t in graph.initializer
+    small = {t.name: to_array(t) for t in graph.initializer
              if math.prod(t.dims) <= SMALL_TENSOR}
     out = {}
     for node in graph.node:
@@ -58,11 +58,10 @@ def _folded_sizes(graph, shapes: dict, opset: int) -> dict:
 
 def _infer(model, shape: tuple[int, ...], source: str, known: dict) -> dict:
     """Every value's shape (batch included) from onnx.shape_inference at batch 1."""
-    import onnx
+    from convcalc.interop.onnx_lite import infer_shapes
     try:
-        inferred = onnx.shape_inference.infer_shapes(_without_weights(model, known),
-                                                     check_type=False, strict_mode=False,
-                                                     data_prop=True)
+        inferred = infer_shapes(_without_weights(model, known), check_type=False,
+                                strict_mode=False, data_prop=True)
     except Exception as err:  # noqa: BLE001 - onnx's checker errors: reported, one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ImportFailure(source, f"ONNX shape inference fails at input "
@@ -84,8 +83,8 @@ def _without_weights(model, known: dict):
     inference, without serialising the weights to it (small ones stay, for the shape
     arithmetic data propagation reads). Declared output and intermediate shapes are left
     out: they hold the file's own batch and sizes, not the ones imported at."""
-    from onnx import ModelProto, helper, numpy_helper
-    light = ModelProto()
+    from convcalc.interop.onnx_lite import from_array, proto, value_info
+    light = proto().ModelProto()
     light.ir_version, light.domain = model.ir_version, model.domain
     light.opset_import.extend(model.opset_import)
     light.functions.extend(model.functions)
@@ -94,16 +93,14 @@ def _without_weights(model, known: dict):
     graph.node.extend(n for n in source.node if not set(n.output) <= set(known))
     graph.input.extend(source.input)
     for output in source.output:  # declared at the file's batch and sizes: inferred anew
-        graph.output.append(helper.make_tensor_value_info(
-            output.name, output.type.tensor_type.elem_type, None))
-    graph.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in known.items())
+        graph.output.append(value_info(output.name, output.type.tensor_type.elem_type, None))
+    graph.initializer.extend(from_array(np.asarray(v), k) for k, v in known.items())
     listed = {i.name for i in source.input}
     for tensor in source.initializer:
         if math.prod(tensor.dims) <= SMALL_TENSOR:
             graph.initializer.append(tensor)
         elif tensor.name not in listed:
-            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type,
-                                                             list(tensor.dims)))
+            graph.input.append(value_info(tensor.name, tensor.data_type, list(tensor.dims)))
     return light
 
 
