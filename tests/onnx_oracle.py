@@ -15,12 +15,15 @@ from convcalc.interop.spec_text import to_yaml
 
 
 def convcalc_run(path: Path, x: np.ndarray, input=None):
-    """(report, output channels-first) of the imported model on x (N, C, ...)."""
+    """(report, output channels-first) of the imported model on x (N, C, ...); when the
+    import reads the file's axis 0 as data, x is one sample (given a batch axis of 1)."""
     imported = import_onnx(Path(path), input)
     report = analyze_text(to_yaml(imported.spec), str(path))
     assert report.ok, [d.format() for d in report.diagnostics]
-    result = Executor(report, imported.weights).run(to_channels_last(x), report)
-    return report, to_channels_first(result.output)
+    batch = x if imported.batch_axis else x[None]
+    result = Executor(report, imported.weights).run(to_channels_last(batch), report)
+    output = to_channels_first(result.output)
+    return report, output if imported.batch_axis else output[0]
 
 
 def onnxruntime_run(path: Path, x: np.ndarray) -> np.ndarray:

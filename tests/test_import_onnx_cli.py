@@ -85,7 +85,9 @@ def test_symbolic_sizes_need_input(tmp_path):
 
 
 def test_vector_input_is_refused_in_one_line(tmp_path):
-    path = build(tmp_path / "v.onnx", [node("Relu", ["x"])], (1, 5))
+    """[N, F] with a batch axis N has no spatial axis; a fixed [1, 5] is read as one sample
+    (its axis 0 as data: tests/test_import_onnx_data_axis.py)."""
+    path = build(tmp_path / "v.onnx", [node("Relu", ["x"])], None, in_dims=["N", 5])
     expect_one_line(path, "at least one spatial axis")
 
 

@@ -23,12 +23,15 @@ MODEL_SUFFIXES = (".onnx",)
 class Imported:
     """An imported network: `spec` as YAML would give it ({"name", "input", "layers", and
     optionally "blocks" and "description"}), `weights` as state_dict name -> float32 array,
-    and `notes`: what the user should know (the example input a model was traced at)."""
+    and `notes`: what the user should know (the example input a model was traced at).
+    `batch_axis` is False when the source's axis 0 is data: the spec's input is then the
+    source's whole input tensor, one sample (an ONNX graph that uses axis 0 as data)."""
 
     spec: dict
     weights: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     notes: tuple[str, ...] = ()
+    batch_axis: bool = True
 
 
 class ImportFailure(Exception):

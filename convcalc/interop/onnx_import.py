@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from convcalc.interop import Imported, ImportFailure, Unsupported
+from convcalc.interop import onnx_data_axis as data_axis
 from convcalc.interop import onnx_ops as ops
+from convcalc.interop.onnx_data_axis import lift_shape
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
@@ -35,17 +37,61 @@ INPUT = "input"
 
 
 def import_onnx(path: Path, input: tuple[int, ...] | None = None) -> Imported:
-    """An .onnx file, input (C, *spatial), spatial sizes only, or None -> Imported."""
+    """An .onnx file, input (C, *spatial), spatial sizes only, or None -> Imported.
+
+    Axis 0 is the batch axis; when the graph cannot be read so and uses it as data (a 2-D
+    input, a reshape or transpose across it, ...), the whole input is one sample
+    (onnx_data_axis.py) if its sizes are fixed and no operator needs a batch axis."""
     source = str(path)
     model, opset = load_model(path)
-    shape, note = _input_shape(model, input, source)
-    values = infer_shapes(model, shape, opset, source)
-    converted = _Conversion(model.graph, values, opset, source).run()
+    declared = _declared_dims(model, source)
+    try:
+        return _import(model, opset, path, input, data_axis=False)
+    except ImportFailure as batch_error:
+        if input is not None or not data_axis.possible(model, declared):
+            raise
+        _set_dims(model, declared)
+        try:
+            return _import(model, opset, path, None, data_axis=True)
+        except ImportFailure as data_error:
+            raise (data_error if isinstance(batch_error, _RankError) else batch_error) from None
+
+
+def _import(model, opset: int, path: Path, input, data_axis: bool) -> Imported:
+    source = str(path)
+    if data_axis:
+        shape = tuple(_declared_dims(model, source))
+        name = _graph_input(model, source).name
+        note = (f"axis 0 of {name} is data, not a batch (the graph uses it so): the whole "
+                f"{'x'.join(map(str, shape))} tensor is one sample")
+        values = {k: lift_shape(v) for k, v in infer_shapes(model, shape[1:], opset,
+                                                             source).items()}
+    else:
+        shape, note = _input_shape(model, input, source)
+        values = infer_shapes(model, shape, opset, source)
+    converted = _Conversion(model.graph, values, opset, source, data_axis).run()
     spec = {"name": safe_name(Path(path).stem, set()),
             "description": f"imported from {Path(path).name} (ONNX opset {opset})",
             "input": list(shape), "layers": converted.layers}
     verify(spec, converted.shapes, converted.weights, source, "ONNX shape inference")
-    return Imported(spec, converted.weights, source, (note,) if note else ())
+    return Imported(spec, converted.weights, source, (note,) if note else (),
+                    batch_axis=not data_axis)
+
+
+class _RankError(ImportFailure):
+    """An input with fewer than 3 axes, read with a batch axis."""
+
+
+def _declared_dims(model, source: str) -> list:
+    tensor = _graph_input(model, source).type.tensor_type
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in tensor.shape.dim]
+
+
+def _set_dims(model, dims: list) -> None:
+    for d, size in zip(_graph_input(model, "").type.tensor_type.shape.dim, dims):
+        d.Clear()
+        d.dim_value = size
 
 
 def _graph_input(model, source: str):
@@ -68,7 +114,7 @@ def _input_shape(model, input: tuple[int, ...] | None, source: str):
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
             for d in tensor.shape.dim]
     if len(dims) < 3:
-        raise ImportFailure(source, f"input {graph_input.name} has shape {dims}; convcalc "
+        raise _RankError(source, f"input {graph_input.name} has shape {dims}; convcalc "
                             "networks take (batch, channels, *spatial), at least one spatial "
                             "axis", "a vector input [N, F] can be given as [N, F, 1]")
     declared = dims[1:]
@@ -102,9 +148,10 @@ def _input_shape(model, input: tuple[int, ...] | None, source: str):
 class _Conversion:
     """The ONNX graph, node by node, -> layers (with names and inputs) and weights."""
 
-    def __init__(self, graph, shapes: dict, opset: int, source: str):
+    def __init__(self, graph, shapes: dict, opset: int, source: str, data_axis: bool = False):
         from convcalc.interop.onnx_lite import to_array
         self.graph, self.shapes_of, self.opset, self.source = graph, shapes, opset, source
+        self.data_axis = data_axis  # axis 0 is data: shapes and nodes read with a leading 1
         self.consts: dict[str, np.ndarray] = {t.name: to_array(t) for t in graph.initializer}
         self.names: dict[str, str] = {_graph_input_name(graph, self.consts): INPUT}
         self.layers: list[dict] = []
@@ -161,7 +208,8 @@ class _Conversion:
     def _shape_of(self, node) -> None:
         """Shape of a network tensor: a constant once the input size is fixed."""
         from convcalc.interop.onnx_fold import shape_slice
-        self.consts[node.output[0]] = shape_slice(self.shapes_of[node.input[0]], node)
+        shape = self.shapes_of[node.input[0]]
+        self.consts[node.output[0]] = shape_slice(shape[1:] if self.data_axis else shape, node)
 
     # -- patterns ----------------------------------------------------------------------------
 
@@ -209,9 +257,13 @@ class _Conversion:
     def _node(self, node) -> ops.OnnxNode:
         from convcalc.interop.onnx_lite import attribute_value
         attrs = {a.name: attribute_value(a) for a in node.attribute}
-        return ops.OnnxNode(node.op_type, node.name, attrs,
-                            [self.consts.get(i) if i else None for i in node.input],
-                            [self.shapes_of.get(i) if i else None for i in node.input],
+        consts = [self.consts.get(i) if i else None for i in node.input]
+        in_shapes = [self.shapes_of.get(i) if i else None for i in node.input]
+        if self.data_axis and in_shapes and in_shapes[0] is not None:
+            raw = in_shapes[0][1:]
+            attrs, consts = data_axis.lift_node(node.op_type, attrs, consts, len(raw),
+                                                self.opset, raw)
+        return ops.OnnxNode(node.op_type, node.name, attrs, consts, in_shapes,
                             [self.shapes_of.get(o) if o and self.consumers[o] else None
                              for o in node.output], self.opset)
 
@@ -318,7 +370,12 @@ class _Conversion:
         if name == INPUT:  # every node passes the input through: the network is y = x
             self.layers.append({"type": "identity", "name": safe_name(outputs[0], self.taken)})
             return
-        if self.layers[-1]["name"] != name:
+        last = self.layers[-1]
+        if last["type"] in ("split", "chunk") and name.rsplit(".", 1)[0] == last["name"]:
+            self.layers.append({"type": "identity", "inputs": name,  # a part is the output
+                                "name": safe_name(f"{outputs[0]}", self.taken)})
+            return
+        if last["name"] != name:
             raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
 
 

@@ -22,19 +22,26 @@ from convcalc.interop.onnx_ops import (
 # -- dense ---------------------------------------------------------------------------------------
 
 @converter("Gemm")
-def gemm(node: OnnxNode) -> dict:
-    if node.attr("transA", 0):
+def gemm(node: OnnxNode) -> dict | list:
+    """alpha * A' @ B' + beta * C -> linear (alpha and beta folded into the weights); transA
+    is a permute before it when A's axis 0 is data (a graph read without a batch axis)."""
+    transpose_a = bool(node.attr("transA", 0))
+    if transpose_a and node.rank != 3:
         raise NotConvertible("transA 1 (transposes the batch axis)")
     b = node.need_const(1, "B")
     weight = (b if node.attr("transB", 0) else b.T) * np.float32(node.attr("alpha", 1.0))
-    bias = node.const(2)
+    bias, out = node.const(2), weight.shape[0]
     if bias is not None:
-        bias = np.broadcast_to(bias * np.float32(node.attr("beta", 1.0)),
-                               (weight.shape[0],)).copy() if bias.size in (1, weight.shape[0]) \
-            else None
-        if bias is None:
-            raise NotConvertible("C is not one value per output feature")
-    return linear_layer(weight, bias)
+        bias = np.asarray(bias, np.float32) * np.float32(node.attr("beta", 1.0))
+        if bias.size == 1:
+            bias = np.full(out, bias.reshape(-1)[0], np.float32)
+        elif bias.size == out and bias.shape[-1] == out:  # (N,) or (1, N)
+            bias = bias.reshape(-1)
+        else:
+            raise NotConvertible(f"C of shape {list(bias.shape)} is not one value per output "
+                                 "feature")
+    layer = linear_layer(weight, bias)
+    return [{"type": "permute", "dims": [0, 2, 1]}, layer] if transpose_a else layer
 
 
 def linear_layer(weight: np.ndarray, bias: np.ndarray | None) -> dict:

@@ -139,10 +139,12 @@ def _split(node: OnnxNode, sizes) -> dict:
         raise NotConvertible("splits the batch axis")
     outs = [_out(node, i) if node.out_shapes[i] is not None else None
             for i in range(len(node.out_shapes))]
-    if sizes is None:
-        if any(o is None for o in outs):
-            raise NotConvertible("a part's shape is unknown")
-        sizes = [o[axis] for o in outs]
+    if sizes is None:  # equal parts, the last one smaller when they do not divide evenly
+        count, size = len(node.out_shapes), node.in_shapes[0][axis]
+        chunk = -(-size // count)
+        sizes = [chunk] * (count - 1) + [size - chunk * (count - 1)]
+        if sizes[-1] <= 0 or any(o is not None and o[axis] != s for o, s in zip(outs, sizes)):
+            raise NotConvertible(f"{count} parts of an axis of {size}")
     sizes = [int(s) for s in np.ravel(sizes)]
     even = len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0] and len(sizes) > 1
     value = sizes[0] if even and len(range(0, sum(sizes), sizes[0])) == len(sizes) else sizes
