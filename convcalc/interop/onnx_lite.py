@@ -111,8 +111,8 @@ def to_array(tensor) -> np.ndarray:
         dtype, field = "<f2", "int32_data"
     else:
         dtype, field = DTYPES[tensor.data_type]
-    if tensor.HasField("raw_data"):
-        return np.frombuffer(tensor.raw_data, dtype=dtype).reshape(dims).copy()
+    if tensor.HasField("raw_data"):  # read-only over its own bytes, as numpy_helper's
+        return np.frombuffer(tensor.raw_data, dtype=dtype).reshape(dims)
     values = getattr(tensor, field)
     if tensor.data_type == FLOAT16:
         return np.asarray(values, dtype="<u2").view("<f2").reshape(dims)
