@@ -196,7 +196,7 @@ def test_shipped_spec_matches_onnxruntime(spec):
 
 # the exporter writes layernorm, layernorm2d and gelu as primitive nodes (ReduceMean, Sub,
 # Sqrt, Erf, ...), which the importer does not reassemble into those kinds (yet)
-NO_ROUND_TRIP = {"convnext_tiny": "exported layernorm/gelu primitives are not reassembled"}
+NO_ROUND_TRIP: dict[str, str] = {}  # spec stem -> why it cannot round-trip (none today)
 
 
 def _round_trip_params():

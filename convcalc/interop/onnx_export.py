@@ -209,7 +209,9 @@ def _linear(ctx: Ctx) -> str:
     wt = ctx.inner("Transpose", [ctx.key("weight")], perm=[1, 0])
     if not ctx.layer.bias:
         return ctx.out("MatMul", [x, wt])
-    return ctx.out("Add", [ctx.inner("MatMul", [x, wt]), ctx.key("bias")])
+    # the MatMul node carries the layer's name: the importer names the fused linear after it
+    product = ctx.b.node("MatMul", [x, wt], output=f"{ctx.name}/MatMul", name=ctx.name)
+    return ctx.b.node("Add", [product, ctx.key("bias")], output=ctx.name, name=f"{ctx.name}/Add")
 
 
 # -- normalisation ----------------------------------------------------------------------------------
@@ -280,6 +282,12 @@ def _layernorm(ctx: Ctx) -> str:
     layer = ctx.layer
     count = len(layer.normalized_shape) if isinstance(layer.normalized_shape, (list, tuple)) else 1
     rank = len(ctx.in_shapes[0]) + 1
+    if ctx.b.opset >= 17:  # ONNX's own LayerNormalization, as PyTorch's exporter writes it
+        shape = list(ctx.in_shapes[0][-count:])
+        scale = ctx.key("weight") if layer.elementwise_affine else ctx.b.const(ctx.name, np.ones(shape))
+        bias = [ctx.key("bias")] if layer.elementwise_affine and ctx.has("bias") else []
+        return ctx.out("LayerNormalization", [ctx.inputs[0], scale, *bias], axis=-count,
+                       epsilon=float(layer.eps))
     normed = _normalise(ctx, ctx.inputs[0], list(range(rank - count, rank)), layer.eps)
     if not layer.elementwise_affine:
         return ctx.out("Identity", [normed])
@@ -290,8 +298,17 @@ def _layernorm(ctx: Ctx) -> str:
 
 
 def _layernorm2d(ctx: Ctx) -> str:
-    """timm LayerNorm2d: over the channels of an NCHW map."""
+    """timm LayerNorm2d: over the channels of an NCHW map. From opset 17 as PyTorch's exporter
+    writes it: Transpose to channels-last, LayerNormalization, Transpose back."""
     shape = ctx.in_shapes[0]
+    if ctx.b.opset >= 17:
+        rank = len(shape) + 1
+        last = ctx.inner("Transpose", [ctx.inputs[0]], perm=[0, *range(2, rank), 1])
+        scale = ctx.key("weight") if ctx.layer.affine else ctx.b.const(ctx.name, np.ones(shape[0]))
+        bias = [ctx.key("bias")] if ctx.layer.affine and ctx.has("bias") else []
+        normed = ctx.inner("LayerNormalization", [last, scale, *bias], axis=-1,
+                           epsilon=float(ctx.layer.eps))
+        return ctx.out("Transpose", [normed], perm=[0, rank - 1, *range(1, rank - 1)])
     normed = _normalise(ctx, ctx.inputs[0], [1], ctx.layer.eps)
     return _channel_affine(ctx, normed, shape, ctx.layer.affine)
 
@@ -374,8 +391,11 @@ def _gelu(ctx: Ctx) -> str:
         cube = ctx.inner("Mul", [ctx.inner("Mul", [x, x]), x])
         inner = ctx.inner("Add", [x, ctx.inner("Mul", [cube, c(ctx.name, 0.044715)])])
         t = ctx.inner("Tanh", [ctx.inner("Mul", [inner, c(ctx.name, math.sqrt(2 / math.pi))])])
-    else:  # 0.5 x (1 + erf(x / sqrt 2))
+    else:  # x * (1 + erf(x / sqrt 2)) * 0.5, PyTorch's exporter's five nodes (the importer
+        # reads them back as gelu)
         t = ctx.inner("Erf", [ctx.inner("Div", [x, c(ctx.name, math.sqrt(2))])])
+        return ctx.out("Mul", [ctx.inner("Mul", [x, ctx.inner("Add", [t, c(ctx.name, 1.0)])]),
+                               c(ctx.name, 0.5)])
     half = ctx.inner("Mul", [x, c(ctx.name, 0.5)])
     return ctx.out("Mul", [half, ctx.inner("Add", [t, c(ctx.name, 1.0)])])
 

@@ -28,7 +28,7 @@ from convcalc.interop.onnx_data_axis import lift_shape
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
-from convcalc.interop.onnx_patterns import find_gelu
+from convcalc.interop.onnx_patterns import find_gelu, find_layernorm2d
 from convcalc.interop.onnx_shapes import infer_shapes
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
@@ -168,8 +168,12 @@ class _Conversion:
 
     def run(self) -> _Conversion:
         nodes = list(self.graph.node)
-        for last, (x, inner) in find_gelu(nodes, self._scalars(nodes)).items():
+        scalars = self._scalars(nodes)
+        for last, (x, inner) in find_gelu(nodes, scalars).items():
             self.fused[last] = ("gelu", x)
+            self.skipped.update(inner)
+        for last, (norm, inner) in find_layernorm2d(nodes, scalars).items():
+            self.fused[last] = ("layernorm2d", nodes[norm])
             self.skipped.update(inner)
         for index, node in enumerate(nodes):
             if index in self.skipped:
@@ -317,6 +321,12 @@ class _Conversion:
                 matmul_node, bias = first
                 layer = matmul(self._node(matmul_node), bias)
                 return layer, [i for i in matmul_node.input if i in self.names]
+            if kind == "layernorm2d":  # the LayerNormalization between the two Transposes
+                norm = self._node(first)
+                layer = ops.find("LayerNormalization", self.opset)(norm)
+                eps = layer.get("eps", 1e-5)
+                return {"type": "layernorm2d", "eps": eps, ops.WEIGHTS: layer[ops.WEIGHTS]}, \
+                    [i for i in nodes_input(first) if i in self.names]
             return {"type": kind}, [first if isinstance(first, str) else first.input[0]]
         converter = ops.find(node.op_type, self.opset)
         if converter is None:
@@ -413,3 +423,7 @@ def _module_path(scopes: list[str]) -> str:
             base = f"{full}." if full else ""
         full, previous = base + part, part
     return full
+
+
+def nodes_input(node) -> list[str]:
+    return list(node.input[:1])
