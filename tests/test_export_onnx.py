@@ -139,6 +139,8 @@ KIND_SPECS = {
     "stack_last": ("[2, 5, 7]", ["{type: stack, inputs: [input, input], dim: -1}"]),
     "scalar_affine": ("[2, 5, 7]", ["{type: scalar_affine, weight_init: 0.5, bias_init: 0.25}"]),
     "global_response_norm": ("[4, 5, 7]", ["{type: conv2d, out_channels: 4, kernel_size: 1}", "global_response_norm"]),
+    "global_response_norm_last": ("[4, 5, 7]", ["{type: conv2d, out_channels: 4, kernel_size: 1}",
+                                                "{type: global_response_norm, channels_last: true}"]),
     "blur_pool": ("[3, 9, 10]", ["blur_pool2d", "{type: blur_pool2d, filt_size: 4, stride: 1, pad_mode: constant}"]),
     "space_to_depth": ("[3, 4, 6]", ["{type: space_to_depth, downscale_factor: 2}"]),
 }

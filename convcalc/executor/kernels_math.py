@@ -53,14 +53,23 @@ def layer_norm(x, axes, weight, bias, eps=1e-5):
     return out
 
 
-def global_response_norm(x, weight, bias, eps=1e-6):
+def global_response_norm(x, weight, bias, eps=1e-6, channels_last=False):
     """x + bias + weight * x * Nx, Nx = Gx / (mean_c Gx + eps), Gx = ||x||_2 over the
-    spatial axes per (n, c) (ConvNeXt-V2; timm GlobalResponseNorm)."""
+    spatial axes per (n, c) (ConvNeXt-V2; timm GlobalResponseNorm).
+
+    x is stored channels-last: a sample (L0, L1, ..., L_{r-1}) is held as (N, L1, ...,
+    L_{r-1}, L0). Channels first (L0 = C): the channels are the last stored axis. With
+    `channels_last` (L_{r-1} = C, a [H, W, C] sample) they are stored axis r - 1, and the
+    spatial axes are every other stored axis."""
     x = as_float32(x)
-    spatial = tuple(range(1, x.ndim - 1))
+    channel = x.ndim - 2 if channels_last and x.ndim > 2 else x.ndim - 1
+    spatial = tuple(a for a in range(1, x.ndim) if a != channel)
     gx = np.sqrt(np.sum(x * x, axis=spatial, keepdims=True, dtype=np.float32))
-    nx = gx / (gx.mean(axis=-1, keepdims=True) + _F(eps))
-    return x + (as_float32(bias) + as_float32(weight) * (x * nx))
+    nx = gx / (gx.mean(axis=channel, keepdims=True) + _F(eps))
+    shape = [1] * x.ndim
+    shape[channel] = -1
+    weight, bias = as_float32(weight).reshape(shape), as_float32(bias).reshape(shape)
+    return x + (bias + weight * (x * nx))
 
 
 BINARY = {

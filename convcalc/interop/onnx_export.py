@@ -465,15 +465,20 @@ def _scalar_affine(ctx: Ctx) -> str:
 
 def _global_response_norm(ctx: Ctx) -> str:
     """x + bias + weight * x * Nx, Nx = Gx / (mean_c Gx + eps), Gx = ||x||_2 over the spatial
-    axes (timm GlobalResponseNorm, channels first)."""
+    axes (timm GlobalResponseNorm, channels first, or last with `channels_last`)."""
     x, shape = ctx.inputs[0], ctx.in_shapes[0]
-    spatial = list(range(2, len(shape) + 1))
+    last = bool(getattr(ctx.layer, "channels_last", False))
+    channel = len(shape) if last else 1
+    spatial = [a for a in range(1, len(shape) + 1) if a != channel]
     gx = ctx.inner("Sqrt", [_reduce(ctx, "ReduceSum", ctx.inner("Mul", [x, x]), spatial, keepdims=1)])
-    mean = _reduce(ctx, "ReduceMean", gx, [1], keepdims=1)
+    mean = _reduce(ctx, "ReduceMean", gx, [channel], keepdims=1)
     nx = ctx.inner("Div", [gx, ctx.inner("Add", [mean, ctx.b.const(ctx.name, float(ctx.layer.eps))])])
-    ones = [1] * (len(shape) - 1)
-    w = ctx.inner("Reshape", [ctx.key("weight"), ctx.b.ints(ctx.name, [shape[0], *ones])])
-    b = ctx.inner("Reshape", [ctx.key("bias"), ctx.b.ints(ctx.name, [shape[0], *ones])])
+    if last:  # (C,) broadcasts along the last axis as it is
+        w, b = ctx.key("weight"), ctx.key("bias")
+    else:
+        ones = [1] * (len(shape) - 1)
+        w = ctx.inner("Reshape", [ctx.key("weight"), ctx.b.ints(ctx.name, [shape[0], *ones])])
+        b = ctx.inner("Reshape", [ctx.key("bias"), ctx.b.ints(ctx.name, [shape[0], *ones])])
     gated = ctx.inner("Mul", [w, ctx.inner("Mul", [x, nx])])
     return ctx.out("Add", [x, ctx.inner("Add", [b, gated])])
 

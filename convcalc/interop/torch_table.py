@@ -238,6 +238,14 @@ def _layernorm2d(module, call: Call) -> dict:
                              "affine": module.weight is not None}, eps=1e-6, affine=True)
 
 
+def _global_response_norm(module, call: Call) -> dict:
+    """timm's GlobalResponseNorm: channels last (its default, [N, H, W, C] inside the
+    permuted MLP of ConvNeXt-V2) or first, by the axis it normalises over."""
+    channels_last = module.channel_dim == -1
+    return without_defaults({"type": "global_response_norm", "eps": module.eps,
+                             "channels_last": channels_last}, eps=1e-6, channels_last=False)
+
+
 def _instancenorm(module, call: Call) -> dict:
     layer = {"type": f"instancenorm{_norm_rank(module, call)}d", "eps": module.eps,
              "affine": module.affine, "track_running_stats": module.track_running_stats}
@@ -292,6 +300,7 @@ MODULES: dict[str, Callable] = {
 THIRD_PARTY: dict[str, Callable] = {
     "torchvision.models.convnext.LayerNorm2d": _layernorm2d,
     "timm.layers.norm.LayerNorm2d": _layernorm2d,
+    "timm.layers.grn.GlobalResponseNorm": _global_response_norm,
 }
 """Classes of other libraries that are one kind, by module and class name (their forward
 permutes around F.layer_norm: one layernorm2d layer, as a person writes it)."""

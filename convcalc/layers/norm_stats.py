@@ -138,22 +138,29 @@ class InstanceNorm(Layer):
 @register("global_response_norm")
 class GlobalResponseNorm(Layer):
     """y = x + bias + weight * x * Gx / (mean_c Gx + eps), Gx = ||x||_2 over the spatial
-    axes per channel (ConvNeXt-V2; timm GlobalResponseNorm, weight and bias (C,))."""
+    axes per channel (ConvNeXt-V2; timm GlobalResponseNorm, weight and bias (C,)); with
+    `channels_last` the channels are the last axis ([H, W, C], timm's default inside the
+    permuted MLP of ConvNeXt-V2)."""
 
     summary = "global response normalization (ConvNeXt-V2 GRN, timm GlobalResponseNorm)"
     params = {
         "dim": P("int", None, minimum=1, doc="optional: the channels, checked"),
         "eps": P("float", 1e-6, minimum=0),
+        "channels_last": P("bool", False, doc="channels on the last axis ([H, W, C]), as "
+                           "timm's GlobalResponseNorm(channels_last=True)"),
     }
+
+    def _channels(self, shape) -> int:
+        return shape[-1] if self.channels_last else shape[0]
 
     def infer(self, shapes, refs) -> Inference:
         (shape,) = shapes
         self.need_rank(shape, (2, 3, 4))
-        _check_features(self, self.dim, shape[0], "dim")
+        _check_features(self, self.dim, self._channels(shape), "dim")
         return Inference(shape, 0, 6 * math.prod(shape))
 
     def weight_shapes(self, shapes) -> dict[str, Weight]:
-        c = shapes[0][0]
+        c = self._channels(shapes[0])
         return {"weight": Weight((c,), fill=0.0), "bias": Weight((c,), fill=0.0)}
 
     def rf_steps(self, shapes, out):
@@ -161,7 +168,8 @@ class GlobalResponseNorm(Layer):
 
     def forward(self, inputs, params, refs):
         from convcalc.executor.kernels_math import global_response_norm
-        return global_response_norm(inputs[0], params["weight"], params["bias"], self.eps)
+        return global_response_norm(inputs[0], params["weight"], params["bias"], self.eps,
+                                    self.channels_last)
 
 
 register_ndim("instancenorm", InstanceNorm)
