@@ -81,3 +81,22 @@ def test_batch_axis_is_refused():
                   "dim [0] includes the batch axis x1 (sum_1)",
                   "a reshape that merges the batch axis with others x1 (view)"):
         assert words in str(err.value)
+
+
+def test_a_reshape_fixed_at_the_traced_size_is_said():
+    """x.view(N, C, H * W) holds H * W of the traced input: a note names it (another size
+    needs a new import); a flatten (x.view(N, -1)) holds no size and gets no note."""
+    class Tokens(torch.nn.Module):
+        def __init__(self, flat: bool):
+            super().__init__()
+            self.conv, self.flat = torch.nn.Conv2d(3, 4, 1), flat
+
+        def forward(self, x):
+            x = self.conv(x)
+            n, c, h, w = x.shape
+            return x.view(n, -1) if self.flat else x.view(n, c, h * w)
+
+    notes = import_module(Tokens(False).eval(), (3, 6, 5)).notes
+    assert any("1 reshape(s) hold sizes fixed at input 3x6x5 (view)" in n for n in notes), notes
+    notes = import_module(Tokens(True).eval(), (3, 6, 5)).notes
+    assert not any("reshape(s) hold sizes" in n for n in notes), notes

@@ -64,6 +64,19 @@ class Unsupported:
                             "convcalc kinds lists what convcalc models; nothing was written")
 
 
+def fixed_reshape_note(layers: list[dict], size: str) -> str:
+    """A note naming the reshapes whose target holds sizes fixed at the traced or declared
+    input (a spec's `shape` is numbers): `check --input` at another size then fails at
+    them, and the model needs importing again at that size."""
+    fixed = [layer["name"] for layer in layers if layer.get("type") == "reshape"
+             and any(isinstance(v, int) and v > 1 for v in layer.get("shape", []))]
+    if not fixed:
+        return ""
+    shown = ", ".join(fixed[:3]) + (", ..." if len(fixed) > 3 else "")
+    return (f"{len(fixed)} reshape(s) hold sizes fixed at input {size} ({shown}): for "
+            "another input size, import again with --input")
+
+
 def is_model_file(path: str | Path) -> bool:
     """True for files an importer reads (an .onnx file), False for YAML specs."""
     return Path(str(path)).suffix.lower() in MODEL_SUFFIXES
@@ -86,4 +99,5 @@ def import_model(source: str | Path, *, input: tuple[int, ...] | None = None,
                         "e.g. convcalc import model.onnx, or torchvision.models:resnet50")
 
 
-__all__ = ["ImportFailure", "Imported", "Unsupported", "import_model", "is_model_file"]
+__all__ = ["ImportFailure", "Imported", "Unsupported", "fixed_reshape_note", "import_model",
+           "is_model_file"]

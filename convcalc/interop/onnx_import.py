@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from convcalc.interop import Imported, ImportFailure, Unsupported
+from convcalc.interop import Imported, ImportFailure, Unsupported, fixed_reshape_note
 from convcalc.interop import onnx_data_axis as data_axis
 from convcalc.interop import onnx_ops as ops
 from convcalc.interop.onnx_data_axis import lift_shape
@@ -74,8 +74,9 @@ def _import(model, opset: int, path: Path, input, data_axis: bool) -> Imported:
             "description": f"imported from {Path(path).name} (ONNX opset {opset})",
             "input": list(shape), "layers": converted.layers}
     verify(spec, converted.shapes, converted.weights, source, "ONNX shape inference")
-    return Imported(spec, converted.weights, source, (note,) if note else (),
-                    batch_axis=not data_axis)
+    fixed = fixed_reshape_note(converted.layers, "x".join(map(str, shape)))
+    notes = tuple(n for n in (note, fixed) if n)
+    return Imported(spec, converted.weights, source, notes, batch_axis=not data_axis)
 
 
 class _RankError(ImportFailure):

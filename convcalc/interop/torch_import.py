@@ -22,7 +22,7 @@ import os
 import sys
 import traceback
 
-from convcalc.interop import Imported, ImportFailure
+from convcalc.interop import Imported, ImportFailure, fixed_reshape_note
 from convcalc.interop.torch_convert import Conversion
 from convcalc.interop.torch_table import module_converter
 
@@ -50,6 +50,9 @@ def import_module(model, input: tuple[int, ...] | None = None, source: str = "")
             "input": list(shape), "layers": converted.layers}
     verify(spec, converted, source)
     notes = [f"traced at input {size}" + ("" if input else " (the default; --input sets another)")]
+    fixed = fixed_reshape_note(converted.layers, size)
+    if fixed:
+        notes.append(fixed)
     unused = _unused_weights(model, converted.weights)
     if unused:
         notes.append(f"left out {len(unused)} weight(s) of modules the eval-mode forward does "
