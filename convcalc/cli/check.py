@@ -98,7 +98,7 @@ def check(
     unknown = [c for c in extra if c not in EXTRA_COLUMNS]
     if unknown:
         fail_usage(f"--columns: unknown column {unknown[0]!r} (choose from "
-                   f"{', '.join(EXTRA_COLUMNS[:-1])})")
+                   f"{', '.join(EXTRA_COLUMNS)}; --training adds the training columns)")
     view = View(0 if all_layers else depth, sort.value if sort else None, top, extra, verbose,
                 units.value)
     gc.disable()  # a report is a million small objects, none cyclic garbage: the collector's

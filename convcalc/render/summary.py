@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 LONG = 60  # more layers than this: the default view folds to blocks
 SHOWN = 32  # the deepest depth whose rows are at most this many is the default
 SORT_KEYS = ("macs", "params", "memory")
-EXTRA_COLUMNS = ("input", "kernel", "stride", "trainable", "flops", "share", "bytes", "rf",
-                 "training")
+EXTRA_COLUMNS = ("input", "kernel", "stride", "trainable", "flops", "share", "bytes", "rf")
+# (the training columns come with --training, not --columns)
 
 
 @dataclass
