@@ -64,3 +64,17 @@ def test_cli_report_errors_are_one_line(tmp_path):
                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_report_shows_the_cost_of_a_training_step(tmp_path):
+    """The desk issue's training totals, as `check --training` computes them (whose figures
+    are tested against PyTorch in tests/test_training_torch.py)."""
+    out = tmp_path / "lenet.html"
+    spec = ROOT / "specs" / "lenet5.yaml"
+    done = subprocess.run([sys.executable, "-m", "convcalc", "report", str(spec), "-o", str(out)],
+                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    shown = page_data(out.read_text())["summary"]["training"]
+    expected = check(spec, training=True).training.totals_dict()
+    assert {k: shown[k] for k in expected} == expected and shown["batch"] == 1
+    assert render_report(check(spec)) and page_data(render_report(check(spec)))["summary"]["training"] is None

@@ -34,7 +34,7 @@ def _analysed(source: str, input: Optional[str]):
         parse_shape(input)
     try:
         read = load_source(source, input)
-        return analyse(read.file, read.text, input), read
+        return analyse(read.file, read.text, input, training=True), read  # the report shows its cost
     except (OSError, UnicodeDecodeError, ImportFailure) as err:
         fail_usage(unreadable(source, err))
     except InputError as err:

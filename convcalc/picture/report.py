@@ -60,7 +60,16 @@ def summary(report) -> dict:
             "peakBytes": t.peak_activation_bytes, "dtype": report.options.dtype,
             "batch": report.options.batch,
             "errors": sum(d.severity.value == "error" for d in report.diagnostics),
-            "warnings": sum(d.severity.value == "warning" for d in report.diagnostics)}
+            "warnings": sum(d.severity.value == "warning" for d in report.diagnostics),
+            "training": training_summary(report)}
+
+
+def training_summary(report) -> dict | None:
+    """The cost of one training step (check --training's totals), when it was computed."""
+    training = getattr(report, "training", None)
+    if training is None:
+        return None
+    return {**training.totals_dict(), "batch": report.options.batch}
 
 
 def rf_layers(report, limit: int = MAX_RF_LAYERS) -> list[dict]:

@@ -29,6 +29,12 @@
     ["MACs", int(s.macs) + " (" + si(s.macs) + ")"], ["FLOPs", si(s.flops)],
     ["activations", bytes(s.activationBytes) + ", peak " + bytes(s.peakBytes) + " (" + s.dtype + ", batch " + s.batch + ")"],
     ["diagnostics", s.errors + " errors, " + s.warnings + " warnings"]];
+  if (s.training) {  // check --training's totals: one step of the optimizer
+    const t = s.training;
+    facts.splice(7, 0, ["training step", si(t.backward_macs) + " backward MACs; peak " + bytes(t.peak_bytes) +
+      " (" + t.optimizer + ", batch " + t.batch + ": saved " + bytes(t.saved_bytes) + ", gradients " +
+      bytes(t.gradient_bytes) + ", optimizer " + bytes(t.optimizer_bytes) + ")"]);
+  }
   for (const [key, value] of facts) {
     const item = el("span", {}, key + " ");
     const b = el("b", { class: key === "diagnostics" && s.errors ? "bad" : "" }, value);
