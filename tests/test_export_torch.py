@@ -236,7 +236,17 @@ def test_spec_with_errors_is_one_line():
     assert "\n" not in str(err.value) and "has errors" in str(err.value)
 
 
-RUNNABLE = sorted(p.name for p in SPECS.glob("*.yaml"))  # every shipped spec runs on a .npy
+# Shipped specs the PyTorch export refuses today, and why (issue 10 is open for them): the test
+# below checks that each is still refused with that reason, so a fix shows up here.
+REFUSED = {"convnext_tiny.yaml": "layer_scale"}
+RUNNABLE = sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in REFUSED)  # every one runs on a .npy
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_known_refusals_are_one_line_naming_the_kind(name):
+    with pytest.raises(ExportError) as caught:
+        export_pytorch(SPECS / name)
+    assert REFUSED[name] in str(caught.value)
 FAST = ["yolov3_tiny.yaml", "edges.yaml", "dcgan_generator.yaml", "lenet5.yaml"]  # under ~5 s
 FAST_RUN = ["mobilenet_v2.yaml", "edges.yaml", "dcgan_generator.yaml", "lenet5.yaml"]
 
