@@ -207,29 +207,35 @@ class RunResult:
 
 
 def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None = None,
-        seed: int = 0, keep: Sequence[str] = (), verify: bool = False) -> RunResult:
+        seed: int = 0, keep: Sequence[str] = (), verify: bool = False,
+        max_memory: int | None = None) -> RunResult:
     """Run the network forward at inference on `x`, (N, C, *spatial) or one sample
     (C, *spatial) as PyTorch lays it out, float32.
 
     `weights`: state_dict name -> array (as model.state_dict() with .numpy()); by default
     an ONNX file's own weights, and random weights from `seed` for a spec. `keep`: layers whose
     outputs to return as well. `verify`:
-    recompute sampled outputs of every layer with a direct reference. Raises
+    recompute sampled outputs of every layer with a direct reference. `max_memory`: bytes
+    the run may take (default half the available memory). Raises
     convcalc.executor.runner.RunError (and executor.weights.WeightsError) when it cannot
-    run: a spec with errors, weights that do not fit, an input the network does not take."""
-    import numpy as np
-
+    run: a spec with errors, weights that do not fit, an input the network does not take,
+    a run larger than `max_memory`; ValueError / TypeError for arguments of the wrong kind."""
     from convcalc.executor.layout import to_channels_first, to_channels_last
+    from convcalc.executor.runner import check_memory, default_max_memory
     from convcalc.executor.verify import TOLERANCE, verifier
 
+    keep = (keep,) if isinstance(keep, str) else tuple(keep)
+    _check_run_arguments(weights, seed, max_memory)
     read = load_source(source)
     file, text = read.file, read.text
     executor, base = prepare(file, text, weights if weights is not None else read.weights,
                              seed, keep)
-    array = np.asarray(x, dtype=np.float32)
+    array = _input_array(x)
     batch = array if array.ndim == len(base.input_shape) + 1 else array[None]
     sample = tuple(batch.shape[1:])
     report = base if sample == base.input_shape else analysed_at(file, text, sample, base)
+    check_memory(report, len(batch), executor.weights,
+                 default_max_memory() if max_memory is None else max_memory)
     result = executor.run(to_channels_last(batch), as_analysis(report),
                           check=verifier(executor) if verify else None)
     verified = all(r.error is None or r.error[1] <= TOLERANCE for r in result.layers)
@@ -237,6 +243,32 @@ def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None 
                      {k: np.ascontiguousarray(to_channels_first(v))
                       for k, v in result.kept.items()},
                      tuple(result.layers), report, verified)
+
+
+def _check_run_arguments(weights, seed, max_memory) -> None:
+    if weights is not None and not isinstance(weights, Mapping):
+        raise TypeError(f"weights: expected a mapping of state_dict names to arrays, got "
+                        f"{type(weights).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed {seed!r}: expected an integer >= 0")
+    if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(
+            max_memory, int) or max_memory <= 0):
+        raise ValueError(f"max_memory {max_memory!r}: expected a positive number of bytes")
+
+
+def _input_array(x) -> np.ndarray:
+    """`x` as float32; real numbers only (complex or object arrays are refused, not cast)."""
+    import numpy as np
+
+    from convcalc.executor.runner import RunError
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise RunError(f"x is not an array of numbers: {err}") from None
+    if array.dtype.kind not in "fiub":
+        raise RunError(f"x holds {array.dtype} values; convcalc runs on real numbers",
+                       "give a float32 array (N, C, *spatial)")
+    return array.astype(np.float32, copy=False)
 
 
 def prepare(file: str, text: str, weights: Mapping[str, Any] | None, seed: int,

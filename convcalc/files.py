@@ -25,3 +25,26 @@ def write_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def refuse_target(path: Path, option: str, reads: tuple = ()) -> str | None:
+    """Why `path` cannot be the file that `option` writes, or None when it can: a folder, a
+    folder that does not exist, or a file the command reads (the spec, a model, weights, an
+    input: writing it would lose it). `reads` are paths the command reads; a folder among
+    them stands for every file in it."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{option} {path} is a folder; name the file to write, e.g. {path / 'out'}"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return f"{option} {path}: the folder {parent} does not exist"
+    target = path.resolve()
+    for read in map(Path, reads):
+        try:
+            same = read.resolve() == target or (read.is_dir() and read.resolve() in target.parents
+                                                and path.exists())
+        except (OSError, RuntimeError):
+            continue
+        if same:
+            return f"{option} {path} is a file this command reads ({read}); name another file"
+    return None

@@ -46,8 +46,32 @@ def _pos(node: yaml.Node) -> Pos:
 MAX_NODES = 1_000_000  # YAML aliases can expand a small file exponentially ("billion laughs")
 
 
+MAX_DEPTH = 64  # lists in lists: a spec needs a handful; Python's recursion limit is 1000
+
+
+def _expanded_size(node: yaml.Node, memo: dict, file: str, depth: int = 0) -> int:
+    """How many values the node expands to, aliases counted each time they are used; linear
+    in the file (each node is counted once, by identity), so that a "billion laughs" file is
+    refused before it is built. Nesting deeper than MAX_DEPTH is refused too."""
+    known = memo.get(id(node))
+    if known is None:
+        if depth > MAX_DEPTH:
+            raise SpecError([diag("invalid-spec", f"values nested more than {MAX_DEPTH} levels "
+                                  "deep", "a spec nests a few lists and mappings, not hundreds")
+                             .at(file, *_line_col(node))])
+        children = (node.value if isinstance(node, yaml.SequenceNode) else
+                    [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else [])
+        known = memo[id(node)] = 1 + sum(_expanded_size(child, memo, file, depth + 1)
+                                         for child in children)
+    return known
+
+
 def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str, budget: list | None = None) -> Any:
-    budget = budget if budget is not None else [MAX_NODES]
+    if budget is None:
+        budget = [MAX_NODES]
+        if _expanded_size(node, {}, file) > MAX_NODES:
+            budget[0] = -1
     budget[0] -= 1
     if budget[0] < 0:
         raise SpecError([diag("invalid-spec", f"the spec expands to more than {MAX_NODES:,} "

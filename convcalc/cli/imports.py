@@ -35,6 +35,7 @@ def import_(
 
     shape = parse_shape(input) if input else None
     factory_kwargs = _kwargs(kwargs)
+    _check_targets(source, out, weights_out)
     try:
         imported = import_model(source, input=shape, kwargs=factory_kwargs)
     except ImportFailure as err:
@@ -52,6 +53,19 @@ def import_(
                + ", ".join(written))
     for note in imported.notes:
         typer.echo(f"note: {note}")
+
+
+def _check_targets(source: str, out: Path, weights_out: Path | None) -> None:
+    """-o and --weights-out: writable, distinct, and never the model file being imported."""
+    from convcalc.files import refuse_target
+    reads = (source,) if Path(source).exists() else ()
+    for option, path in (("--out", out), ("--weights-out", weights_out)):
+        if path is not None:
+            problem = refuse_target(path, option, reads)
+            if problem:
+                fail_usage(problem)
+    if weights_out is not None and out.resolve() == weights_out.resolve():
+        fail_usage(f"--out and --weights-out are the same file ({out}); name two files")
 
 
 def _kwargs(text: str | None) -> dict:

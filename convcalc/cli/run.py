@@ -84,6 +84,12 @@ def run(
     limit = parse_bytes(max_memory) if max_memory else None
     if out is not None and out.exists() and not out.is_dir():
         fail_usage(f"--out {out} exists and is not a folder")
+    if save_weights is not None:
+        from convcalc.files import refuse_target
+        problem = refuse_target(save_weights, "--save-weights",
+                                (spec, *inputs, *([weights] if weights else [])))
+        if problem:
+            fail_usage(problem)
     session = None
     try:
         with np_quiet():

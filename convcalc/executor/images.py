@@ -147,6 +147,9 @@ def _to_channels(bands: np.ndarray, channels: int, path: Path) -> np.ndarray:
 def _read_array(path: Path, channels: int, spatial_rank: int) -> np.ndarray:
     try:  # the header first: a declared shape past the limit is refused unread
         array = np.load(path, allow_pickle=False, mmap_mode="r")
+        if not isinstance(array, np.ndarray):  # an .npz archive (numpy.savez) named .npy
+            raise ImageError(f"{path} is an .npz archive, not one .npy array",
+                             "save one array with numpy.save")
         if array.size > MAX_PIXELS * 4:
             raise ImageError(f"{path}: array of shape {list(array.shape)}, more than "
                              f"{MAX_PIXELS * 4:,} numbers", "give a smaller array")
@@ -156,7 +159,7 @@ def _read_array(path: Path, channels: int, spatial_rank: int) -> np.ndarray:
     if array.ndim == spatial_rank + 2 and array.shape[0] == 1:
         array = array[0]
     if (array.ndim != spatial_rank + 1 or array.shape[0] != channels
-            or array.dtype.kind not in "fiub"):
+            or array.dtype.kind not in "fiub" or 0 in array.shape):
         raise ImageError(f"{path}: array of shape {list(array.shape)} ({array.dtype}); the spec "
                          f"takes ({channels}, {', '.join(['...'] * spatial_rank)}) numbers",
                          "save it channels-first, as PyTorch lays tensors out")

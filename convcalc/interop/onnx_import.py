@@ -150,10 +150,10 @@ class _Conversion:
     """The ONNX graph, node by node, -> layers (with names and inputs) and weights."""
 
     def __init__(self, graph, shapes: dict, opset: int, source: str, data_axis: bool = False):
-        from convcalc.interop.onnx_lite import to_array
         self.graph, self.shapes_of, self.opset, self.source = graph, shapes, opset, source
         self.data_axis = data_axis  # axis 0 is data: shapes and nodes read with a leading 1
-        self.consts: dict[str, np.ndarray] = {t.name: to_array(t) for t in graph.initializer}
+        self.consts: dict[str, np.ndarray] = {t.name: _array(t, source)
+                                              for t in graph.initializer}
         self.names: dict[str, str] = {_graph_input_name(graph, self.consts): INPUT}
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
@@ -220,11 +220,10 @@ class _Conversion:
 
     def _scalars(self, nodes) -> dict:
         """Initializers and Constant nodes' values, for patterns found before converting."""
-        from convcalc.interop.onnx_lite import to_array
         found = dict(self.consts)
         for node in nodes:
             if node.op_type == "Constant" and node.attribute and node.attribute[0].HasField("t"):
-                found[node.output[0]] = to_array(node.attribute[0].t)
+                found[node.output[0]] = _array(node.attribute[0].t, self.source)
         return found
 
     def _find_fusion(self, index: int, nodes) -> None:
@@ -388,6 +387,21 @@ class _Conversion:
             return
         if last["name"] != name:
             raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def _array(tensor, source: str) -> np.ndarray:
+    """onnx_lite.to_array, its failures (a string tensor, an undefined type) one line."""
+    from convcalc.interop.onnx_lite import to_array
+    try:
+        return to_array(tensor)
+    except Exception as err:  # noqa: BLE001 - a tensor the file declares but cannot hold
+        raise ImportFailure(source, f"tensor {tensor.name or '(unnamed)'} cannot be read: "
+                            f"{_first_line(err)}", "the file is damaged; export it again") from None
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def _missing(layer: dict) -> str:

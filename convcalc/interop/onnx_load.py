@@ -32,8 +32,9 @@ def load_model(path: Path):
     if not model.graph.node:
         raise ImportFailure(source, "not an ONNX model: the graph has no nodes",
                             "is it the right file?")
-    _check_tensors(model, path)
     opset = _opset(model, source)
+    check_graph(model.graph, source)
+    _check_tensors(model, path)
     return model, opset
 
 
@@ -54,28 +55,71 @@ def _opset(model, source: str) -> int:
     if opset < MIN_OPSET:
         raise ImportFailure(source, f"opset {opset}: convcalc reads opsets {MIN_OPSET} and "
                             "newer", "convert it with onnx.version_converter")
+    newest = _newest_opset()
+    if opset > newest:
+        raise ImportFailure(source, f"opset {opset} is newer than the onnx package here knows "
+                            f"({newest}): its operators' meaning is unknown",
+                            "upgrade onnx, or export the model at an older opset")
     return int(opset)
+
+
+def _newest_opset() -> int:
+    """The newest ai.onnx opset of the installed onnx (its C++ schemas: no `import onnx`)."""
+    from convcalc.interop.onnx_lite import proto
+    proto()
+    import onnx.onnx_cpp2py_export as compiled
+    return int(compiled.defs.schema_version_map()[""][1])
+
+
+def all_tensors(graph):
+    """Every TensorProto of a graph: initializers, and node attributes' tensors (Constant
+    values), in subgraphs too (If, Loop, Scan bodies)."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("sparse_tensor"):
+                yield attribute.sparse_tensor.values
+                yield attribute.sparse_tensor.indices
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from all_tensors(sub)
+
+
+STORED = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
 
 
 def _check_tensors(model, path: Path) -> None:
     """Declared sizes must match the data a tensor holds; external data must lie in the
-    model's folder. Then the external data is read."""
+    model's folder, for every tensor (initializers and Constant values alike). Then the
+    external data is read, from that folder only."""
     from convcalc.interop.onnx_lite import EXTERNAL
     source, folder = str(path), path.resolve().parent
     external = False
-    for tensor in model.graph.initializer:
+    for tensor in all_tensors(model.graph):
+        what = f"tensor {tensor.name or '(unnamed)'}"
         count = math.prod(tensor.dims)
         if any(d < 0 for d in tensor.dims) or count > MAX_TENSOR_ELEMENTS:
-            raise ImportFailure(source, f"initializer {tensor.name} declares {list(tensor.dims)}"
+            raise ImportFailure(source, f"{what} declares {list(tensor.dims)}"
                                 " elements, more than convcalc reads", "is the file damaged?")
         if tensor.data_location == EXTERNAL:
             external = True
             _check_external(tensor, folder, count, source)
-        elif tensor.HasField("raw_data") and tensor.data_type in ITEM_BYTES \
-                and len(tensor.raw_data) != count * ITEM_BYTES[tensor.data_type]:
-            raise ImportFailure(source, f"initializer {tensor.name} declares {list(tensor.dims)}"
-                                f" but holds {len(tensor.raw_data)} bytes",
-                                "the file is damaged; export it again")
+        elif tensor.HasField("raw_data"):
+            if tensor.data_type in ITEM_BYTES and len(tensor.raw_data) != count * ITEM_BYTES[
+                    tensor.data_type]:
+                raise ImportFailure(source, f"{what} declares {list(tensor.dims)}"
+                                    f" but holds {len(tensor.raw_data)} bytes",
+                                    "the file is damaged; export it again")
+        else:
+            held = max(len(getattr(tensor, name)) for name in STORED)
+            if held != count:
+                raise ImportFailure(source, f"{what} declares {list(tensor.dims)} but holds "
+                                    f"{held} value(s)", "the file is damaged; export it again")
     if external:
         from onnx.external_data_helper import load_external_data_for_model
         try:
@@ -88,16 +132,49 @@ def _check_external(tensor, folder: Path, count: int, source: str) -> None:
     info = {e.key: e.value for e in tensor.external_data}
     location = info.get("location", "")
     target = (folder / location).resolve()
+    what = f"tensor {tensor.name or '(unnamed)'}"
     if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
-        raise ImportFailure(source, f"initializer {tensor.name} points to external data "
+        raise ImportFailure(source, f"{what} points to external data "
                             f"{location!r} outside the model's folder; refused",
                             "keep external data files beside the .onnx file")
     if not target.is_file():
-        raise ImportFailure(source, f"initializer {tensor.name}: its external data "
+        raise ImportFailure(source, f"{what}: its external data "
                             f"{location} is missing", "copy it beside the .onnx file")
-    offset, length = int(info.get("offset", 0) or 0), info.get("length")
+    try:
+        offset = int(info.get("offset", 0) or 0)
+        length = None if info.get("length") is None else int(info["length"])
+    except ValueError:
+        raise ImportFailure(source, f"{what}: external data offset {info.get('offset')!r} and "
+                            f"length {info.get('length')!r} are not whole numbers",
+                            "the file is damaged; export it again") from None
     need = count * ITEM_BYTES.get(tensor.data_type, 1)
-    if length is not None and int(length) != need or offset + need > target.stat().st_size:
-        raise ImportFailure(source, f"initializer {tensor.name}: {location} holds fewer "
+    if offset < 0 or length is not None and length != need \
+            or offset + need > target.stat().st_size:
+        raise ImportFailure(source, f"{what}: {location} holds fewer "
                             f"bytes than its {list(tensor.dims)} elements need",
                             "the external data does not belong to this model")
+
+
+def check_graph(graph, source: str) -> None:
+    """ONNX graphs list their nodes in topological order: every input a node reads is the
+    graph's input, an initializer or an earlier node's output, and no two nodes write one
+    tensor. A node reading a later output is a cycle (or a damaged file)."""
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    later = {o: n.name or n.op_type for n in graph.node for o in n.output}
+    for node in graph.node:
+        name = node.name or node.op_type
+        for tensor in node.input:
+            if tensor in known:
+                continue
+            if tensor in later:
+                raise ImportFailure(source, f"node {name} reads {tensor}, which node "
+                                    f"{later[tensor]} computes after it: the graph has a cycle "
+                                    "or is not in topological order", "export it again")
+            raise ImportFailure(source, f"node {name} reads {tensor}, which no node computes",
+                                "the file is damaged; export it again")
+        for tensor in node.output:
+            if tensor and tensor in known:
+                raise ImportFailure(source, f"node {name} writes {tensor}, which an earlier "
+                                    "node or the graph's input already holds",
+                                    "the file is damaged; export it again")
+            known.add(tensor)

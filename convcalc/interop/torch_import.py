@@ -87,7 +87,9 @@ def build_model(source: str, kwargs: dict):
         raise ImportFailure(source, f"{attr} is a {type(factory).__name__}, not a callable")
     try:
         model = factory(**kwargs)
-    except Exception as err:  # noqa: BLE001 - the user's code: reported, never a traceback
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - user code, sys.exit too: one line
         raise ImportFailure(source, f"{attr}(**{kwargs!r}) raised {_summary(err)}",
                             "check --kwargs against the factory's parameters") from None
     if not isinstance(model, torch.nn.Module):
@@ -106,7 +108,9 @@ def _import_module(source: str, name: str):
         raise ImportFailure(source, f"no module named {missing!r}",
                             "check the import path, and that the package is installed in "
                             "this Python environment") from None
-    except Exception as err:  # noqa: BLE001 - any failure of the user's code
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - any failure of user code, sys.exit too
         raise ImportFailure(source, f"importing {name} raised {_summary(err)}") from None
 
 
@@ -129,7 +133,9 @@ def _trace(model, source: str):
     tracer = Tracer()
     try:
         graph = tracer.trace(model)
-    except Exception as err:  # noqa: BLE001 - any failure of the user's code
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - any failure of user code, sys.exit too
         raise ImportFailure(source, f"torch.fx cannot trace it: {_summary(err)}"
                             f"{_user_frame(err)}", "fx traces code without data-dependent "
                             "control flow; wrap that part in a function fx treats as a leaf, "
@@ -170,7 +176,9 @@ def _propagate(traced, shape: tuple[int, ...], source: str, torch) -> dict:
     try:  # ShapeProp prints the traceback of a failing node itself: keep it off the terminal
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             Recording(traced).propagate(example)
-    except Exception as err:  # noqa: BLE001 - any failure of the user's code
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - any failure of user code, sys.exit too
         cause = err.__cause__ or err
         where = f" at {current[-1].name}" if current else ""
         raise ImportFailure(source, f"running the model on an input of "
