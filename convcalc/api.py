@@ -11,6 +11,7 @@ and the analysis behind it. See docs/api.md.
 
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
@@ -149,7 +150,10 @@ def parse_input(input: InputLike) -> tuple[int, ...] | None:
         return None
     try:
         values = (tuple(int(v) for v in input.lower().replace(",", "x").split("x"))
-                  if isinstance(input, str) else tuple(int(v) for v in input))
+                  if isinstance(input, str) else
+                  tuple(operator.index(v) for v in input if not isinstance(v, bool)))
+        if not isinstance(input, str) and len(values) != len(input):
+            values = ()  # True and False are not sizes
     except (TypeError, ValueError):
         values = ()
     if not values or any(v <= 0 for v in values):
@@ -220,6 +224,8 @@ def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None 
     convcalc.executor.runner.RunError (and executor.weights.WeightsError) when it cannot
     run: a spec with errors, weights that do not fit, an input the network does not take,
     a run larger than `max_memory`; ValueError / TypeError for arguments of the wrong kind."""
+    import numpy as np
+
     from convcalc.executor.layout import to_channels_first, to_channels_last
     from convcalc.executor.runner import check_memory, default_max_memory
     from convcalc.executor.verify import TOLERANCE, verifier

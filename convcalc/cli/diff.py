@@ -45,6 +45,9 @@ def diff(
         rules = [parse_threshold(text) for text in fail_on]
     except ValueError as err:
         fail_usage(f"--fail-on {err}")
+    if old == new == "-":
+        fail_usage("diff reads standard input once: give - for one of OLD and NEW, a file for "
+                   "the other")
     old_report, new_report = _analyse(old, input, dtype, batch), _analyse(new, input, dtype, batch)
     result = compare(old_report, new_report)
     if format == DiffFormat.json:
@@ -60,11 +63,12 @@ def diff(
 def _analyse(source: str, input: Optional[str], dtype: DType, batch: int):
     """convcalc.check; a spec with errors stops the diff (its figures would be partial)."""
     from convcalc.api import InputError, check
+    from convcalc.interop import ImportFailure
     from convcalc.spec import unreadable
     try:
         report = check(Path(source) if source != "-" else "-", input=input, dtype=dtype.value,
                        batch=batch)
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ImportFailure) as err:
         fail_usage(unreadable(source, err))
     except InputError as err:
         fail_usage(f"--{err}")

@@ -9,7 +9,8 @@ A run is judged by `problems(...)`: every way convcalc can fail a user, as short
 - "traceback"     a Python traceback, an internal error or a raw Python warning in the output;
 - "hang"          no exit within the time limit;
 - "memory"        the peak resident size passed the limit (--max-memory, else 4 GiB);
-- "multi-line"    a usage error (exit 2) that is not exactly one `convcalc: error:` line;
+- "multi-line"    a usage error (exit 2) whose stderr is not one `convcalc: error:` line per
+                  error (a traceback, a wrapped line, a raw message of a library);
 - "wrote outside" a file created outside the folders the command was told to write (--out);
 - "overwrote"     a file that existed before was changed or removed (unless named by --out);
 - "shape"         `run` produced a shape other than the one predicted.
@@ -25,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,9 +150,10 @@ def problems(outcome: Outcome, *, memory_limit: int = MEMORY_LIMIT) -> list[str]
         found.append("traceback")
     elif any(w in outcome.err for w in RAW_WARNINGS):
         found.append("traceback")  # a raw Python warning: a traceback's little sister
-    if outcome.status == 2:
+    if outcome.status == 2:  # one line per error (a command given several files: several)
         lines = [line for line in outcome.err.splitlines() if line.strip()]
-        if len(lines) != 1 or not lines[0].startswith("convcalc: error:"):
+        if not lines or not all(line.startswith("convcalc: ") for line in lines) \
+                or not any(line.startswith("convcalc: error:") for line in lines):
             found.append("multi-line")
     if outcome.peak_bytes > memory_limit:
         found.append("memory")

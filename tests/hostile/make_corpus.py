@@ -409,10 +409,12 @@ def build(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     images(folder)
     weights(folder)
+    shutil.copy(folder / "good.npz", folder / "good_npz_named.npy")
     onnx_files(folder)
     modules(folder)
     for text in (HERE / "files").glob("*"):
         shutil.copy(text, folder / text.name)
+    (folder / "out").mkdir(exist_ok=True)  # where cases write
     (folder / "specs").mkdir(exist_ok=True)
     for spec in (ROOT / "specs").glob("*.yaml"):
         shutil.copy(spec, folder / "specs" / spec.name)
