@@ -15,7 +15,7 @@ import traceback
 import warnings
 
 DOCUMENTED = ("OSError", "ValueError", "InputError", "UnicodeDecodeError", "RunError",
-              "WeightsError", "ImportFailure", "AssertionError", "TypeError")
+              "WeightsError", "ImportFailure", "ExportError", "AssertionError", "TypeError")
 API_FILES = ("convcalc/api.py", "convcalc/diff.py", "convcalc/testing.py")
 
 
@@ -37,7 +37,8 @@ def main(expression: str) -> int:
     import convcalc.testing
     warnings.simplefilter("error")  # a raw warning is a finding too
     try:
-        result = eval(expression, {"convcalc": convcalc, "np": np})  # noqa: S307
+        result = eval(expression, {"convcalc": convcalc, "np": np, "nan": float("nan"),  # noqa: S307
+                                   "inf": float("inf")})
     except Exception as err:  # noqa: BLE001 - judged below
         name = documented(err)
         if name is None:

@@ -44,6 +44,7 @@ class Outcome:
     err: str
     seconds: float
     peak_bytes: int  # the child's peak resident size (ru_maxrss)
+    cpu_seconds: float = 0.0  # user + system time of the child
 
     @property
     def hung(self) -> bool:
@@ -79,11 +80,12 @@ def run(argv: list[str], cwd: Path, *, stdin: bytes | None = None, timeout: floa
         process = subprocess.Popen(command, cwd=cwd, env=environment(), stdout=out, stderr=err,
                                    stdin=feed if stdin is not None else subprocess.DEVNULL,
                                    preexec_fn=_limits(memory))
-        status, peak = None, 0
+        status, peak, cpu = None, 0, 0.0
         while True:
             pid, code, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 status, peak = os.waitstatus_to_exitcode(code), usage.ru_maxrss * 1024
+                cpu = usage.ru_utime + usage.ru_stime
                 process.returncode = status
                 break
             if time.monotonic() - start > timeout:
@@ -91,14 +93,14 @@ def run(argv: list[str], cwd: Path, *, stdin: bytes | None = None, timeout: floa
                 os.wait4(process.pid, 0)
                 process.returncode = -9
                 break
-            time.sleep(0.005)
+            time.sleep(0.01)
         seconds = time.monotonic() - start
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # anything it left running
         out.seek(0)
         err.seek(0)
         return Outcome(list(argv), status, out.read().decode("utf-8", "replace"),
-                       err.read().decode("utf-8", "replace"), seconds, peak)
+                       err.read().decode("utf-8", "replace"), seconds, peak, cpu)
 
 
 # -- files ------------------------------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""Property tests over random specs (issue 15), with hypothesis: a spec is either clean, and
+then `run` reproduces every predicted shape, PyTorch (an independent oracle) builds the same
+network with the same output shape and parameter count, the ONNX export runs in
+onnxruntime to the same numbers and imports back to the same figures; or it has
+diagnostics, each positioned, and `run` refuses it with a RunError. Never another exception.
+
+The default run tries a few dozen specs against the executor (a few seconds); `-m slow`
+tries hundreds against PyTorch and onnxruntime too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import convcalc
+from convcalc.diagnostics import CODES
+
+
+SMALL = settings(max_examples=40, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+LARGE = settings(max_examples=400, deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+small = st.integers
+
+
+@st.composite
+def layer(draw):
+    """One layer as a spec writes it; sizes small, and deliberately able to be wrong."""
+    kind = draw(st.sampled_from(["conv2d", "conv2d", "maxpool2d", "avgpool2d", "relu",
+                                 "batchnorm2d", "conv_transpose2d", "upsample",
+                                 "adaptive_avgpool2d", "tanh"]))
+    if kind == "conv2d":
+        out = draw(small(1, 6))
+        return {"type": kind, "out_channels": out, "kernel_size": draw(small(1, 5)),
+                "stride": draw(small(1, 3)), "padding": draw(small(0, 2)),
+                "dilation": draw(small(1, 2)), "groups": draw(st.sampled_from([1, 1, 2])),
+                "bias": draw(st.booleans())}
+    if kind in ("maxpool2d", "avgpool2d"):
+        found = {"type": kind, "kernel_size": draw(small(1, 3)), "stride": draw(small(1, 3)),
+                 "padding": draw(small(0, 1)), "ceil_mode": draw(st.booleans())}
+        if kind == "avgpool2d":
+            found["count_include_pad"] = draw(st.booleans())
+        return found
+    if kind == "conv_transpose2d":
+        return {"type": kind, "out_channels": draw(small(1, 4)), "kernel_size": draw(small(1, 4)),
+                "stride": draw(small(1, 3)), "padding": draw(small(0, 1)),
+                "output_padding": draw(small(0, 1))}
+    if kind == "upsample":
+        return {"type": kind, "scale_factor": draw(small(1, 2)), "mode": "nearest"}
+    if kind == "adaptive_avgpool2d":
+        return {"type": kind, "output_size": draw(small(1, 3))}
+    return {"type": kind}
+
+
+@st.composite
+def specs(draw):
+    layers = draw(st.lists(layer(), min_size=1, max_size=5))
+    for index, item in enumerate(layers):
+        item["name"] = f"l{index}"
+    if draw(st.booleans()):
+        layers += [{"type": "flatten", "name": "flat"},
+                   {"type": "linear", "name": "fc", "out_features": draw(small(1, 5))}]
+    return {"input": [draw(small(1, 3)), draw(small(1, 12)), draw(small(1, 12))],
+            "layers": layers}
+
+
+# -- the oracle: the same network in PyTorch ---------------------------------------------------
+
+def torch_model(spec: dict):
+    """torch.nn.Sequential of the spec's layers, channels followed by hand (not by convcalc)."""
+    import torch
+    nn = torch.nn
+    channels, modules = spec["input"][0], []
+    features = None
+    for item in spec["layers"]:
+        kind = item["type"]
+        args = {k: v for k, v in item.items() if k not in ("type", "name")}
+        if kind == "conv2d":
+            modules.append(nn.Conv2d(channels, **args))
+            channels = args["out_channels"]
+        elif kind == "conv_transpose2d":
+            modules.append(nn.ConvTranspose2d(channels, **args))
+            channels = args["out_channels"]
+        elif kind == "maxpool2d":
+            modules.append(nn.MaxPool2d(**args))
+        elif kind == "avgpool2d":
+            modules.append(nn.AvgPool2d(**args))
+        elif kind == "batchnorm2d":
+            modules.append(nn.BatchNorm2d(channels))
+        elif kind == "upsample":
+            modules.append(nn.Upsample(**args))
+        elif kind == "adaptive_avgpool2d":
+            modules.append(nn.AdaptiveAvgPool2d(args["output_size"]))
+        elif kind == "flatten":
+            modules.append(nn.Flatten())
+            features = "lazy"
+        elif kind == "linear":
+            modules.append(nn.LazyLinear(args["out_features"]) if features else None)
+        else:
+            modules.append({"relu": nn.ReLU, "tanh": nn.Tanh}[kind]())
+    return nn.Sequential(*modules).eval()
+
+
+def torch_figures(spec: dict):
+    """(output shape without the batch, parameter count) by PyTorch, or None if it refuses."""
+    import torch
+    try:
+        model = torch_model(spec)
+        with torch.no_grad():
+            out = model(torch.zeros(1, *spec["input"]))
+    except (RuntimeError, ValueError):  # PyTorch refuses the layer or the input
+        return None
+    return tuple(out.shape[1:]), sum(p.numel() for p in model.parameters())
+
+
+# -- the property -------------------------------------------------------------------------------
+
+def check_property(spec: dict, tmp_path, oracles: bool) -> None:
+    report = convcalc.check(spec)  # never raises on a dict
+    theirs = torch_figures(spec) if oracles else ()
+    if not report.ok:
+        for d in report.failing():
+            assert d.code in CODES and d.line >= 1 and d.column >= 1, d
+        from convcalc.executor.runner import RunError
+        with pytest.raises(RunError):
+            convcalc.run(spec, np.zeros((1, *spec["input"]), np.float32))
+        if oracles and theirs is not None:  # PyTorch ran it: convcalc's error must be a real one
+            assert any(d.code in ("invalid-value", "channel-mismatch") for d in report.failing()) \
+                or theirs[0] != report.output_shape, (report.failing(), theirs)
+        return
+    if oracles:
+        assert theirs is not None, ("convcalc finds the spec clean but PyTorch refuses it", spec)
+        assert (report.output_shape, report.totals.params) == theirs, spec
+    x = np.random.default_rng(0).standard_normal((2, *spec["input"])).astype(np.float32)
+    result = convcalc.run(spec, x)
+    assert result.ok and all(r.predicted == r.produced for r in result.layers), result.layers
+    assert result.output.shape == (2, *report.output_shape)
+    if oracles:
+        export_round_trip(spec, report, x, result.output, tmp_path)
+
+
+def export_round_trip(spec: dict, report, x, output, tmp_path) -> None:
+    """export -> onnxruntime gives `run`'s numbers; import of the export, the same figures."""
+    api = pytest.importorskip("convcalc.api")
+    if not hasattr(api, "export_onnx"):
+        return
+    ort = pytest.importorskip("onnxruntime")
+    import onnx
+
+    from convcalc.interop.onnx_export import ExportError
+    try:
+        model = api.export_onnx(spec)
+    except ExportError as err:  # a kind with no exact ONNX form: named, never a crash
+        assert str(err), err
+        return
+    path = tmp_path / "exported.onnx"
+    onnx.save(model, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
+    scale = max(float(np.abs(output).max()), 1.0)
+    assert np.allclose(theirs, output, atol=1e-4 * scale, rtol=1e-4), spec
+    back = convcalc.check(str(path))
+    assert back.ok, [d.format() for d in back.diagnostics]
+    assert back.output_shape == report.output_shape
+    assert (back.totals.params, back.totals.macs) == (report.totals.params, report.totals.macs)
+
+
+@SMALL
+@given(spec=specs())
+def test_random_specs_run_as_predicted(spec, tmp_path_factory):
+    """check and run (the analysis against the executor): quick, in the default run."""
+    check_property(spec, None, oracles=False)
+
+
+@pytest.mark.slow
+@LARGE
+@given(spec=specs())
+def test_random_specs_against_torch_and_onnxruntime(spec, tmp_path_factory):
+    pytest.importorskip("torch")
+    check_property(spec, tmp_path_factory.mktemp("p"), oracles=True)
