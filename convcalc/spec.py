@@ -49,29 +49,49 @@ MAX_NODES = 1_000_000  # YAML aliases can expand a small file exponentially ("bi
 MAX_DEPTH = 64  # lists in lists: a spec needs a handful; Python's recursion limit is 1000
 
 
-def _expanded_size(node: yaml.Node, memo: dict, file: str, depth: int = 0) -> int:
+def _expanded_size(node: yaml.Node) -> int:
     """How many values the node expands to, aliases counted each time they are used; linear
     in the file (each node is counted once, by identity), so that a "billion laughs" file is
-    refused before it is built. Nesting deeper than MAX_DEPTH is refused too."""
-    known = memo.get(id(node))
-    if known is None:
+    refused before it is built. Children before parents, without recursion."""
+    sizes: dict[int, int] = {}
+    stack = [(node, False)]
+    while stack:
+        current, ready = stack.pop()
+        if id(current) in sizes:
+            continue
+        children = _children(current)
+        if ready:
+            sizes[id(current)] = 1 + sum(sizes[id(child)] for child in children)
+        else:
+            stack.append((current, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(node)]
+
+
+def _children(node: yaml.Node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _too_deep(node: yaml.Node, file: str) -> SpecError:
+    """The error for values nested past MAX_DEPTH, at the first node that deep."""
+    stack = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise SpecError([diag("invalid-spec", f"values nested more than {MAX_DEPTH} levels "
-                                  "deep", "a spec nests a few lists and mappings, not hundreds")
-                             .at(file, *_line_col(node))])
-        children = (node.value if isinstance(node, yaml.SequenceNode) else
-                    [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else [])
-        known = memo[id(node)] = 1 + sum(_expanded_size(child, memo, file, depth + 1)
-                                         for child in children)
-    return known
+            break
+        stack.extend((child, depth + 1) for child in _children(current))
+    return SpecError([diag("invalid-spec", f"values nested more than {MAX_DEPTH} levels deep",
+                           "a spec nests a few lists and mappings, not hundreds")
+                      .at(file, *_line_col(current))])
 
 
 def _build(node: yaml.Node, loader: yaml.SafeLoader, file: str, budget: list | None = None) -> Any:
     if budget is None:
         budget = [MAX_NODES]
-        if _expanded_size(node, {}, file) > MAX_NODES:
-            budget[0] = -1
     budget[0] -= 1
     if budget[0] < 0:
         raise SpecError([diag("invalid-spec", f"the spec expands to more than {MAX_NODES:,} "
@@ -148,7 +168,12 @@ def load_yaml(text: str, file: str) -> Any:
         if node is None:
             raise SpecError([diag("invalid-spec", "the file is empty",
                                   "start from a spec in specs/").at(file, 1, 1)])
-        return _build(node, loader, file)
+        if "*" in text and _expanded_size(node) > MAX_NODES:  # aliases: count before building
+            return _build(node, loader, file, [0])
+        try:
+            return _build(node, loader, file)
+        except RecursionError:  # hundreds of levels: name where it gets deep
+            raise _too_deep(node, file) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
