@@ -164,7 +164,12 @@ def load_yaml(text: str, file: str) -> Any:
     """Parse YAML text into YMap / YSeq / scalars; a syntax error becomes a SpecError."""
     loader = _loader_class()(text)
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError:  # the pure-Python composer (no libyaml) on hundreds of levels
+            raise SpecError([diag("invalid-spec", "values nested too deeply to read",
+                                  "a spec nests a few lists and mappings, not hundreds")
+                             .at(file, 1, 1)]) from None
         if node is None:
             raise SpecError([diag("invalid-spec", "the file is empty",
                                   "start from a spec in specs/").at(file, 1, 1)])

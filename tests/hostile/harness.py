@@ -90,7 +90,8 @@ def run(argv: list[str], cwd: Path, *, stdin: bytes | None = None, timeout: floa
                 break
             if time.monotonic() - start > timeout:
                 os.killpg(process.pid, signal.SIGKILL)
-                os.wait4(process.pid, 0)
+                _, _, usage = os.wait4(process.pid, 0)
+                peak, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
                 process.returncode = -9
                 break
             time.sleep(0.01)
