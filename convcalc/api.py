@@ -235,7 +235,7 @@ def run(source: SourceLike, x: np.ndarray, *, weights: Mapping[str, Any] | None 
     read = load_source(source)
     file, text = read.file, read.text
     executor, base = prepare(file, text, weights if weights is not None else read.weights,
-                             seed, keep)
+                             seed, keep, limit=max_memory)
     array = _input_array(x)
     batch = array if array.ndim == len(base.input_shape) + 1 else array[None]
     sample = tuple(batch.shape[1:])
@@ -278,10 +278,13 @@ def _input_array(x) -> np.ndarray:
 
 
 def prepare(file: str, text: str, weights: Mapping[str, Any] | None, seed: int,
-            keep: Sequence[str], weights_name: str = "weights", keep_label: str = "keep"):
+            keep: Sequence[str], weights_name: str = "weights", keep_label: str = "keep",
+            limit: int | None = None):
     """(Executor, Report at the spec's own input): the weights given (checked against the
-    analysis) or random ones; what `convcalc run` starts from too."""
-    from convcalc.executor.runner import Executor, RunError
+    analysis) or random ones; what `convcalc run` starts from too. Random weights larger
+    than `limit` bytes (default half the available memory) are refused before they are
+    drawn."""
+    from convcalc.executor.runner import Executor, RunError, default_max_memory
     from convcalc.executor.weights import check_weights, initial_weights
     from convcalc.spec import did_you_mean
 
@@ -296,6 +299,15 @@ def prepare(file: str, text: str, weights: Mapping[str, Any] | None, seed: int,
             raise RunError(f"{keep_label} {name!r}: no such layer in {file}",
                            did_you_mean(name, [*names, *(graph.aliases if graph else ())])
                            or "convcalc check lists the layers")
+    if weights is None:
+        need = 4 * (report.totals.params + report.totals.buffers)  # float32
+        limit = default_max_memory() if limit is None else limit
+        if need > limit:
+            from convcalc.render.common import bytes_text
+            raise RunError(f"{file}: its weights alone need {bytes_text(need)} "
+                           f"({report.totals.params:,} parameters), more than the "
+                           f"{bytes_text(limit)} allowed (--max-memory)",
+                           "check the layer sizes (convcalc check lists the params)")
     chosen = (check_weights(dict(weights), analysis, weights_name) if weights is not None
               else initial_weights(analysis, seed))
     return Executor(analysis, chosen, keep=list(dict.fromkeys(layers))), report

@@ -99,8 +99,6 @@ def skip_unless_ready(name: str) -> None:
 def test_case(corpus, name):
     case = CASES[name]
     skip_unless_ready(name)
-    if case.get("closed_form"):
-        pytest.skip("a loop over an axis would hold the test process: run under -m slow")
     before = harness.snapshot(corpus)
     outcome = in_process([str(a) for a in case["argv"]], corpus, case.get("stdin"))
     judge(case, outcome, before, harness.snapshot(corpus), corpus)

@@ -148,6 +148,11 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("convcalc: interrupted", err=True)
         sys.exit(130)
+    except MemoryError as err:  # more than this process may have (ulimit, a raised --max-memory)
+        typer.echo(f"convcalc: error: out of memory{': ' + str(err) if str(err) else ''} (hint: "
+                   "a smaller input, or a lower --max-memory so that the estimate refuses it "
+                   "first)", err=True)
+        sys.exit(2)
     except Exception as err:  # noqa: BLE001 - the last line of defence for users
         typer.echo(f"convcalc: internal error: {type(err).__name__}: {err} "
                    f"(please report this with the spec that caused it)", err=True)

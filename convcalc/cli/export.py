@@ -36,6 +36,10 @@ def export(
         fail_usage(f"--out {out} is the spec itself: choose another file")
     if out.is_dir():
         fail_usage(f"--out {out} is a folder: name a file")
+    from convcalc.files import refuse_target
+    problem = refuse_target(out, "--out", (spec, *([weights] if weights else [])))
+    if problem:
+        fail_usage(problem)
     if to == "pytorch" and (weights is not None or opset != 17):
         fail_usage("--weights and --opset are for --to onnx: the PyTorch file loads weights "
                    "with load_state_dict")

@@ -41,11 +41,14 @@ def _analysed(source: str, input: Optional[str]):
         fail_usage(f"--{err}")
 
 
-def _write(out: Optional[Path], text: str) -> None:
+def _write(out: Optional[Path], text: str, reads: tuple = ()) -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    from convcalc.files import write_whole
+    from convcalc.files import refuse_target, write_whole
+    problem = refuse_target(out, "--out", tuple(r for r in reads if r and str(r) != "-"))
+    if problem:
+        fail_usage(problem)
     try:
         write_whole(out, lambda stream: stream.write(text.encode("utf-8")))
     except OSError as err:
@@ -82,7 +85,7 @@ def graph(
     text = graph_text(report, chosen, depth)
     if out is not None and out.suffix.lower() == ".md" and chosen == "mermaid":
         text = f"```mermaid\n{text}```\n"
-    _write(out, text)
+    _write(out, text, (source,))
     if out is not None:
         typer.echo(f"wrote {out}: {chosen}, {_count(report, depth)}", err=True)
     if not report.ok:
@@ -134,7 +137,7 @@ def report(
     except (RunError, WeightsError, ImageError) as err:
         hint = getattr(err, "hint", None)
         fail_usage(f"{err}" + (f" (hint: {hint})" if hint else ""))
-    _write(out, page)
+    _write(out, page, (source, image, weights))
     typer.echo(f"wrote {out}: {len(page.encode('utf-8')) / 1024:.0f} KiB, "
                f"{len(report.layers)} layers", err=True)
     if not report.ok:

@@ -84,7 +84,7 @@ class Session:
             raise RunError(unreadable(spec, err))
         found = read_weights(weights_file) if weights_file else source.weights
         executor, report = prepare(source.file, source.text, found, seed, keep,
-                                   str(weights_file or spec), "--save-layer")
+                                   str(weights_file or spec), "--save-layer", limit)
         session = cls(spec, executor.report, executor.weights, executor, limit, source.text)
         graph = executor.report.graph
         session.keep = {name: graph.output_of(name) if graph else name for name in keep}

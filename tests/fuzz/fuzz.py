@@ -386,7 +386,43 @@ def case_check(folder, seeds, rng):
                                                     "sarif", "gitlab"]))
     argv += maybe(rng, 0.2, "--strict") + maybe(rng, 0.1, "--batch", opt(rng))
     argv += maybe(rng, 0.1, "--dtype", rng.choice(["float16", "int8", "float64"]))
+    if has_option("check", "--training"):  # issue 12's desk view
+        argv += maybe(rng, 0.2, "--training") + maybe(rng, 0.1, "--optimizer",
+                                                         rng.choice(["sgd", "adam", "lion"]))
+        argv += maybe(rng, 0.2, "--depth", rng.choice(["0", "1", "2", "99", opt(rng)]))
+        argv += maybe(rng, 0.1, "--all") + maybe(rng, 0.1, "--verbose")
+        argv += maybe(rng, 0.2, "--columns", rng.choice(["input,kernel,stride", "rf,bytes",
+                                                         "nope", "", "flops,share"]))
+        argv += maybe(rng, 0.2, "--sort", rng.choice(["macs", "params", "memory", "x"]))
+        argv += maybe(rng, 0.2, "--top", rng.choice(["1", "5", "0", opt(rng)]))
+        argv += maybe(rng, 0.1, "--units", rng.choice(["si", "iec", "x"]))
+        if rng.random() < 0.2:
+            argv += ["--format", "csv"]
     return Case(argv)
+
+
+def case_graph(folder, seeds, rng):
+    argv = ["graph", spec_file(folder, seeds, rng)]
+    argv += maybe(rng, 0.6, "-o", rng.choice(["out/g.svg", "out/g.dot", "out/g.mmd",
+                                              "out/g.txt", "s.yaml", "nofolder/g.svg", "out"]))
+    argv += maybe(rng, 0.3, "--format", rng.choice(["svg", "dot", "mermaid", "png"]))
+    argv += maybe(rng, 0.3, "--depth", rng.choice(["1", "2", "3", "0", opt(rng)]))
+    argv += maybe(rng, 0.2, "--input", rng.choice(["64", "3x32x32", opt(rng)]))
+    return Case(argv, ["out"])
+
+
+def case_report(folder, seeds, rng):
+    argv = ["report", spec_file(folder, seeds, rng), "-o",
+            rng.choice(["out/r.html", "out/r.html", "s.yaml", "nofolder/r.html", "out"])]
+    if rng.random() < 0.4:
+        image = write(folder, "photo.png", mutate_image(rng.choice(seeds.images), rng)
+                      if rng.random() < 0.4 else rng.choice(seeds.images))
+        argv += ["--image", image]
+    if rng.random() < 0.2:
+        argv += ["--weights", write(folder, "w.npz", mutate_npz(seeds.weights["edges"], rng))]
+    argv += maybe(rng, 0.2, "--layers", rng.choice(["c1", "gain,edges", "nope", ","]))
+    argv += maybe(rng, 0.2, "--input", rng.choice(["64", "3x32x32", opt(rng)]))
+    return Case(argv, ["out"])
 
 
 def case_run(folder, seeds, rng):
@@ -602,6 +638,8 @@ ENTRY_POINTS = [
     EntryPoint("import-torch", case_import_torch, weight=0.5),
     EntryPoint("export", case_export, has_command("export"), weight=1.5),
     EntryPoint("diff", case_diff),
+    EntryPoint("graph", case_graph, has_command("graph")),
+    EntryPoint("report", case_report, has_command("report")),
     EntryPoint("schema", case_schema, weight=0.1),
     EntryPoint("api", case_api, weight=1.5),
 ]
