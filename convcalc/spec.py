@@ -189,8 +189,15 @@ def load_yaml(text: str, file: str) -> Any:
                 "indent with spaces, not tabs"
         raise SpecError([diag("yaml-syntax", message or "invalid YAML", hint)
                          .at(file, line, col)])
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow (NUL, controls)
+        before = text[:err.position]
+        line, col = before.count("\n") + 1, err.position - (before.rfind("\n") + 1) + 1
+        code = ord(err.character) if isinstance(err.character, str) else int(err.character)
+        raise SpecError([diag("yaml-syntax", f"character U+{code:04X} is not allowed in YAML",
+                              "is it a text file?").at(file, line, col)])
     except yaml.YAMLError as err:
-        raise SpecError([diag("yaml-syntax", str(err)).at(file, 1, 1)])
+        message = " ".join(str(err).split())  # one line
+        raise SpecError([diag("yaml-syntax", message).at(file, 1, 1)])
     finally:
         loader.dispose()
 

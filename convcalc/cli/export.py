@@ -81,11 +81,15 @@ def _onnx(spec: Path, weights: Path | None, seed: int, opset: int):
 
 def _pytorch(spec: Path) -> str:
     from convcalc.api import export_pytorch
+    from convcalc.executor.runner import RunError
+    from convcalc.interop import ImportFailure
     from convcalc.interop.torch_export import ExportError
     try:
         return export_pytorch(str(spec))
     except ExportError as err:
         _fail(str(err))
-    except (OSError, UnicodeDecodeError) as err:
+    except RunError as err:  # a spec with errors
+        _fail(str(err), getattr(err, "hint", None))
+    except (OSError, UnicodeDecodeError, ImportFailure) as err:
         from convcalc.spec import unreadable
         _fail(unreadable(spec, err))

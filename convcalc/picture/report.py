@@ -111,7 +111,8 @@ def backdrop(report, image: Path | None) -> str | None:
         return None
     height, width = report.input_shape[1:]
     path = image or files("convcalc").joinpath("data", "images", DEFAULT_IMAGE)
-    with Image.open(path) as photo:
+    from convcalc.executor.images import open_image
+    with open_image(path) as photo:  # one-line errors for broken files, bombs refused unread
         seen = photo.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
     return _data_uri(seen, "JPEG")
 

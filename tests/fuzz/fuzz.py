@@ -408,7 +408,8 @@ def case_graph(folder, seeds, rng):
     argv += maybe(rng, 0.3, "--format", rng.choice(["svg", "dot", "mermaid", "png"]))
     argv += maybe(rng, 0.3, "--depth", rng.choice(["1", "2", "3", "0", opt(rng)]))
     argv += maybe(rng, 0.2, "--input", rng.choice(["64", "3x32x32", opt(rng)]))
-    return Case(argv, ["out"])
+    return Case(argv, ["out", *argv[argv.index("-o") + 1:argv.index("-o") + 2]]
+                if "-o" in argv else ["out"])
 
 
 def case_report(folder, seeds, rng):
@@ -422,7 +423,7 @@ def case_report(folder, seeds, rng):
         argv += ["--weights", write(folder, "w.npz", mutate_npz(seeds.weights["edges"], rng))]
     argv += maybe(rng, 0.2, "--layers", rng.choice(["c1", "gain,edges", "nope", ","]))
     argv += maybe(rng, 0.2, "--input", rng.choice(["64", "3x32x32", opt(rng)]))
-    return Case(argv, ["out"])
+    return Case(argv, ["out", argv[3]])
 
 
 def case_run(folder, seeds, rng):
@@ -553,7 +554,7 @@ def case_export(folder, seeds, rng):
     argv += maybe(rng, 0.1, "--seed", opt(rng))
     if rng.random() < 0.2:
         argv += ["--weights", write(folder, "w.npz", mutate_npz(seeds.weights["lenet5"], rng))]
-    return Case(argv, ["out"])
+    return Case(argv, ["out", out])  # -o names what it may write (never the spec: checked)
 
 
 def case_diff(folder, seeds, rng):
