@@ -104,12 +104,17 @@ def _data_uri(pixels, format: str = "PNG") -> str:
     return f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
 
+MAX_BACKDROP_PIXELS = 4096 * 4096
+
+
 def backdrop(report, image: Path | None) -> str | None:
     """The image the receptive fields are drawn on, at the network's input size (JPEG)."""
     from PIL import Image
     if not report.input_shape or len(report.input_shape) != 3:
         return None
     height, width = report.input_shape[1:]
+    if height * width > MAX_BACKDROP_PIXELS:  # a picture that large would not fit the page
+        return None
     path = image or files("convcalc").joinpath("data", "images", DEFAULT_IMAGE)
     from convcalc.executor.images import open_image
     with open_image(path) as photo:  # one-line errors for broken files, bombs refused unread
