@@ -106,6 +106,10 @@ def _check_tensors(model, path: Path) -> None:
         if any(d < 0 for d in tensor.dims) or count > MAX_TENSOR_ELEMENTS:
             raise ImportFailure(source, f"{what} declares {list(tensor.dims)}"
                                 " elements, more than convcalc reads", "is the file damaged?")
+        if tensor.data_type not in ITEM_BYTES:
+            raise ImportFailure(source, f"{what} has data type {tensor.data_type} (TensorProto),"
+                                " which convcalc does not read: numbers of 1 to 8 bytes",
+                                "is the file damaged?")
         if tensor.data_location == EXTERNAL:
             external = True
             _check_external(tensor, folder, count, source)

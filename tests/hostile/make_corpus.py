@@ -261,6 +261,10 @@ def onnx_files(folder: Path) -> None:
     model.graph.initializer[0].data_type = TensorProto.STRING
     save(model, "string_initializer.onnx")
 
+    model = onnx_small()
+    model.graph.initializer[1].data_type = 0  # UNDEFINED
+    save(model, "undefined_type.onnx")
+
     model = onnx_small()  # two nodes writing the same tensor
     model.graph.node[1].output[0] = "c"
     save(model, "duplicate_output.onnx")
