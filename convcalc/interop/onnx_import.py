@@ -131,6 +131,9 @@ def _input_shape(model, input: tuple[int, ...] | None, source: str):
             raise ImportFailure(source, f"the channel count of {graph_input.name} is "
                                 f"symbolic ({input[0]})", "give --input CxHxW")
         shape = tuple(int(v) for v in input)
+        if any(v >= 2**63 for v in shape):  # ONNX dims are int64
+            raise ImportFailure(source, f"--input {'x'.join(map(str, shape))}: an ONNX size "
+                                "holds at most 2^63 - 1", "give the size the model takes")
     else:
         if any(not isinstance(d, int) or d <= 0 for d in declared):
             example = "x".join(str(d) if isinstance(d, int) and d > 0 else "224"
