@@ -421,17 +421,34 @@ def _softmax(op: str):
 # -- pools ------------------------------------------------------------------------------------------
 
 def _maxpool(ctx: Ctx) -> str:
+    """MaxPool, ceil mode as extra end pads. onnxruntime takes no pad as wide as the kernel,
+    and gives a window of padding alone the lowest float where PyTorch gives -inf (a dilated
+    pool can have one): there the padding is an explicit Pad of -inf and the pool pads none."""
     layer = ctx.layer
+    x = ctx.inputs[0]
     stride, pads, dilation = layer.geometry(ctx.in_shapes[0][1:])
     pads = _ceil_pads(ctx, layer.kernel_size, stride, pads, dilation)
+    if any(max(pair) >= k or _padding_only_window(i, k, s, d, pair[0], o) for i, k, s, d, pair, o in
+           zip(ctx.in_shapes[0][1:], layer.kernel_size, stride, dilation, pads, ctx.out_shape[1:])):
+        if ctx.name in ctx.b.indices_wanted:
+            _refuse(ctx, "its indices would count the explicit padding onnxruntime needs here "
+                    "(a pad as wide as the kernel, or a window of padding alone)")
+        x = _explicit_pad(ctx, x, pads, "constant", float("-inf"))
+        pads = [(0, 0)] * len(pads)
     attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(stride), pads=_onnx_pads(pads),
                  dilations=list(dilation))
     if ctx.name not in ctx.b.indices_wanted:
-        return ctx.out("MaxPool", [ctx.inputs[0]], **attrs)
+        return ctx.out("MaxPool", [x], **attrs)
     # ONNX's indices count over the whole (N, C, *spatial) tensor, PyTorch's within each
     # plane; MaxUnpool reads ONNX's, so the pair is exact end to end
-    return ctx.b.node("MaxPool", [ctx.inputs[0]], outputs=[ctx.tensor, f"{ctx.name}/indices"],
+    return ctx.b.node("MaxPool", [x], outputs=[ctx.tensor, f"{ctx.name}/indices"],
                       name=ctx.name, **attrs)
+
+
+def _padding_only_window(size: int, k: int, s: int, d: int, before: int, outputs: int) -> bool:
+    """Whether one of the `outputs` windows along an axis reads padding alone."""
+    taps = np.arange(outputs)[:, None] * s - before + np.arange(k)[None, :] * d
+    return bool((~((taps >= 0) & (taps < size)).any(axis=1)).any())
 
 
 def _max_unpool(ctx: Ctx) -> str:
@@ -547,35 +564,34 @@ def _ceil_pads(ctx: Ctx, kernel, stride, pads, dilation) -> list:
 
 
 def _avgpool(ctx: Ctx) -> str:
-    """AveragePool where its windows and divisors are PyTorch's. With divisor_override, or a
-    ceil-mode window past the padding (PyTorch divides it by its clipped size), the sum (a
-    grouped conv of ones, zero padding) is divided by PyTorch's divisor of each output
-    position: a constant at the spec's sizes."""
+    """AveragePool where its windows and divisors are PyTorch's, in native ONNX nodes only (so
+    the export imports back as the same pool). ONNX's count_include_pad=0 divides by the real
+    elements of a window, as PyTorch without count_include_pad does, so a ceil-mode window past
+    the padding is an extra end pad. PyTorch with count_include_pad counts its padding but not
+    that overhang: the padding becomes an explicit Pad of zeros (then real to ONNX) before a
+    pool that pads only the overhang, uncounted. divisor_override: the sum (the mean of full
+    windows, overhang counted) times k / divisor."""
     layer = ctx.layer
     spatial = ctx.in_shapes[0][1:]
     n = len(spatial)
     stride, pads, _ = layer.geometry(spatial)
     kernel = list(layer.kernel_size)
+    pads = [tuple(p) for p in pads]
     wide = _ceil_pads(ctx, kernel, stride, pads, [1] * n)
-    if layer.divisor_override is None and list(wide) == [tuple(p) for p in pads]:
-        return ctx.out("AveragePool", [ctx.inputs[0]], kernel_shape=kernel, strides=list(stride),
-                       pads=_onnx_pads(pads), count_include_pad=int(layer.count_include_pad))
-    c = ctx.in_shapes[0][0]
-    ones = ctx.b.const(ctx.name, np.ones((c, 1, *kernel), np.float32))
-    total = ctx.inner("Conv", [ctx.inputs[0], ones], kernel_shape=kernel, strides=list(stride),
-                      pads=_onnx_pads(wide), group=c)
-    if layer.divisor_override is not None:
-        return ctx.out("Div", [total, ctx.b.const(ctx.name, float(layer.divisor_override))])
-    divisor = np.ones((1,) * (1 + n), np.float32)
-    for axis, (i, k, s, (pb, pa), o) in enumerate(zip(spatial, kernel, stride, pads, ctx.out_shape[1:])):
-        starts = np.arange(o) * s - pb
-        ends = np.minimum(starts + k, i + pa)
-        if not layer.count_include_pad:
-            starts, ends = np.maximum(starts, 0), np.minimum(ends, i)
-        shape = [1] * (1 + n)
-        shape[1 + axis] = o
-        divisor = divisor * (ends - starts).astype(np.float32).reshape(shape)
-    return ctx.out("Div", [total, ctx.b.const(ctx.name, divisor)])
+    overhang = [(0, wa - a) for (_, a), (_, wa) in zip(pads, wide)]
+    x = ctx.inputs[0]
+    if layer.divisor_override is None and (not layer.count_include_pad or wide == pads):
+        return ctx.out("AveragePool", [x], kernel_shape=kernel, strides=list(stride),
+                       pads=_onnx_pads(wide), count_include_pad=int(layer.count_include_pad))
+    if any(b or a for b, a in pads):
+        x = _explicit_pad(ctx, x, pads, "zeros")
+    if layer.divisor_override is None:
+        return ctx.out("AveragePool", [x], kernel_shape=kernel, strides=list(stride),
+                       pads=_onnx_pads(overhang), count_include_pad=0)
+    mean = ctx.inner("AveragePool", [x], kernel_shape=kernel, strides=list(stride),
+                     pads=_onnx_pads(overhang), count_include_pad=1)
+    factor = math.prod(kernel) / float(layer.divisor_override)
+    return ctx.out("Mul", [mean, ctx.b.const(ctx.name, factor)])
 
 
 def _adaptive(op: str, global_op: str):

@@ -221,8 +221,33 @@ def maxpool(node: OnnxNode) -> dict:
     layer = {"type": f"maxpool{len(kernel)}d", "kernel_size": compact(kernel),
              "stride": compact(strides), "padding": padding,
              "dilation": compact(dilations), "ceil_mode": bool(node.attr("ceil_mode", 0))}
+    layer = _as_ceil_mode(node, layer, kernel, strides, dilations)
     layer = without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
     return _wide_pads(layer, kernel, dilations, float("-inf"))
+
+
+def _as_ceil_mode(node: OnnxNode, layer: dict, kernel, strides, dilations) -> dict:
+    """ONNX has no PyTorch ceil mode: exporters (torch.onnx, convcalc) write it as extra pads
+    at the end. Where the pads are not counted (a max pool, an average without
+    count_include_pad) and asymmetric pads are symmetric ones plus such an overhang, the pool
+    is PyTorch's with that padding and the ceil mode whose output count is ONNX's: the same
+    windows over the same real elements, so the same values."""
+    pairs = layer.get("padding")
+    if layer.get("ceil_mode") or not (isinstance(pairs, list) and isinstance(pairs[0], list)):
+        return layer
+    modes = {False, True}
+    for i, k, s, d, (before, after) in zip(node.in_shapes[0][2:], kernel, strides, dilations, pairs):
+        span = (k - 1) * d + 1
+        if before > k // 2 or not isinstance(i, int):
+            return layer
+        theirs = (i + before + after - span) // s + 1
+        floor = (i + 2 * before - span) // s + 1
+        ceil = -(-(i + 2 * before - span) // s) + 1
+        ceil -= (ceil - 1) * s >= i + before  # PyTorch: the last window starts inside
+        modes &= {mode for mode, count in ((False, floor), (True, ceil)) if count == theirs}
+    if not modes:
+        return layer
+    return {**layer, "padding": compact([before for before, _ in pairs]), "ceil_mode": min(modes)}
 
 
 def _wide_pads(layer: dict, kernel, dilations, fill: float) -> dict | list[dict]:
@@ -254,6 +279,8 @@ def avgpool(node: OnnxNode) -> dict:
              "stride": compact(strides), "padding": padding,
              "ceil_mode": bool(node.attr("ceil_mode", 0)),
              "count_include_pad": bool(node.attr("count_include_pad", 0))}
+    if not layer["count_include_pad"]:
+        layer = _as_ceil_mode(node, layer, kernel, strides, dilations)
     layer = without_defaults(layer, padding=0, ceil_mode=False, count_include_pad=True)
     return _wide_pads(layer, kernel, dilations,
                       0.0 if layer.get("count_include_pad", True) else None)
