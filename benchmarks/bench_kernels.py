@@ -11,6 +11,14 @@ GFLOP/s = 2 * MACs / time, best of `repeats` runs. Columns:
 Each row's runners are interleaved round by round, so load from other processes hits them
 alike. The last line sums, over every conv of ResNet-50 (224x224, batch 1), each layer's
 best time.
+
+A second table times the kinds the import issue added, at ConvNeXt-Tiny's and CSPDarknet's
+shapes, through the executor itself (a one-layer spec, weights prepared once, no statistics)
+against what a PyTorch model runs for them: layernorm2d (timm's LayerNorm2d: permute,
+F.layer_norm, permute back), ConvNeXt's depthwise 7x7, a linear over channels-last tokens
+(its MLP), slices (a CSP channel split, a Focus-style stride-2 slice: views on both sides,
+so their times are the per-call overhead) and matmul (an attention-sized batched product).
+Issue 13's target: within 1.5x of PyTorch.
 """
 
 from __future__ import annotations
@@ -165,6 +173,63 @@ def resnet50_stack(repeats: int) -> None:
     print(line)
 
 
+# name, spec input (C, *spatial), layers, torch function of the channels-first input
+def _kind_cases():
+    f = F
+
+    def ln2d(x):
+        return f.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],)).permute(0, 3, 1, 2)
+
+    dw = torch.randn(96, 1, 7, 7) if torch else None
+    fc = torch.randn(384, 96) if torch else None
+    return [
+        ("layernorm2d 96x56x56", [96, 56, 56], [{"type": "layernorm2d", "name": "k"}], ln2d),
+        ("dw 7x7 96x56x56", [96, 56, 56],
+         [{"type": "conv2d", "name": "k", "out_channels": 96, "kernel_size": 7, "padding": 3,
+           "groups": 96, "bias": False}],
+         lambda x: f.conv2d(x, dw, None, 1, 3, 1, 96)),
+        ("linear 3136x96->384", [3136, 96],
+         [{"type": "linear", "name": "k", "out_features": 384, "bias": False}],
+         lambda x: f.linear(x, fc)),
+        ("slice ch 0:64 of 128", [128, 56, 56],
+         [{"type": "slice", "name": "k", "dim": 1, "start": 0, "end": 64}],
+         lambda x: x[:, :64]),  # a view on both sides
+        ("slice ::2 of 3x320x320", [3, 320, 320],
+         [{"type": "slice", "name": "k", "dim": 3, "step": 2}],
+         lambda x: x[..., ::2]),
+        ("matmul 8x196x64 @ 64x196", [8, 196, 64],
+         [{"type": "transpose", "name": "t", "dim0": 2, "dim1": 3},
+          {"type": "matmul", "name": "k", "inputs": ["input", "t"]}],
+         lambda x: torch.matmul(x, x.transpose(2, 3))),
+    ]
+
+
+def kinds_table(batches, repeats: int) -> None:
+    import convcalc
+    from convcalc.executor.runner import Executor
+    from convcalc.executor.weights import initial_weights
+
+    header = f"{'kind':<28}{'N':>3}{'numpy ms':>10}{'torch ms':>10}{'np/torch':>9}"
+    print(header)
+    print("-" * len(header))
+    rng = np.random.default_rng(3)
+    for batch in batches:
+        for name, shape, layers, torch_function in _kind_cases():
+            report = convcalc.check({"input": shape, "layers": layers})
+            assert report.ok, [d.format() for d in report.diagnostics]
+            executor = Executor(report, initial_weights(report, seed=0))
+            first = rng.standard_normal((batch, *shape), dtype=np.float32)
+            last = np.ascontiguousarray(np.moveaxis(first, 1, -1))  # the executor's layout
+            xt = torch.from_numpy(first)
+
+            def theirs(xt=xt, torch_function=torch_function):
+                with torch.inference_mode():
+                    return torch_function(xt)
+            times = best_times([lambda: executor.run(last, stats=False), theirs], repeats)
+            print(f"{name:<28}{batch:>3}{times[0] * 1e3:>10.2f}{times[1] * 1e3:>10.2f}"
+                  f"{times[0] / times[1]:>9.2f}", flush=True)
+
+
 def machine_report(repeats: int) -> None:
     rng = np.random.default_rng(2)
     a = rng.standard_normal((2048, 2048), dtype=np.float32)
@@ -196,6 +261,9 @@ def main() -> None:
     layer_table((1,) if args.quick else (1, 8), repeats)
     print()
     resnet50_stack(repeats)
+    if torch:
+        print()
+        kinds_table((1,) if args.quick else (1, 8), repeats)
 
 
 if __name__ == "__main__":
