@@ -30,32 +30,58 @@ LARGE = settings(max_examples=400, deadline=None,
 small = st.integers
 
 
+ACTIVATIONS = ("relu", "tanh", "gelu", "silu", "hardswish", "sigmoid", "elu", "identity")
+
+
 @st.composite
 def layer(draw):
     """One layer as a spec writes it; sizes small, and deliberately able to be wrong."""
     kind = draw(st.sampled_from(["conv2d", "conv2d", "maxpool2d", "avgpool2d", "relu",
                                  "batchnorm2d", "conv_transpose2d", "upsample",
-                                 "adaptive_avgpool2d", "tanh"]))
+                                 "adaptive_avgpool2d", "adaptive_maxpool2d", "tanh", "groupnorm",
+                                 "layernorm2d", "pixel_shuffle", "pad", "activation",
+                                 "instancenorm2d"]))
     if kind == "conv2d":
         out = draw(small(1, 6))
         return {"type": kind, "out_channels": out, "kernel_size": draw(small(1, 5)),
                 "stride": draw(small(1, 3)), "padding": draw(small(0, 2)),
                 "dilation": draw(small(1, 2)), "groups": draw(st.sampled_from([1, 1, 2])),
-                "bias": draw(st.booleans())}
+                "bias": draw(st.booleans()),
+                "padding_mode": draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate",
+                                                      "circular"]))}
     if kind in ("maxpool2d", "avgpool2d"):
         found = {"type": kind, "kernel_size": draw(small(1, 3)), "stride": draw(small(1, 3)),
                  "padding": draw(small(0, 1)), "ceil_mode": draw(st.booleans())}
         if kind == "avgpool2d":
             found["count_include_pad"] = draw(st.booleans())
+            if draw(st.booleans()):
+                found["divisor_override"] = draw(small(1, 5))
+        elif draw(st.booleans()):
+            found["dilation"] = draw(small(1, 2))
         return found
     if kind == "conv_transpose2d":
         return {"type": kind, "out_channels": draw(small(1, 4)), "kernel_size": draw(small(1, 4)),
                 "stride": draw(small(1, 3)), "padding": draw(small(0, 1)),
-                "output_padding": draw(small(0, 1))}
+                "output_padding": draw(small(0, 1)), "dilation": draw(small(1, 2))}
     if kind == "upsample":
-        return {"type": kind, "scale_factor": draw(small(1, 2)), "mode": "nearest"}
-    if kind == "adaptive_avgpool2d":
+        mode = draw(st.sampled_from(["nearest", "bilinear", "bicubic"]))
+        found = {"type": kind, "scale_factor": draw(small(1, 2)), "mode": mode}
+        if mode != "nearest":
+            found["align_corners"] = draw(st.booleans())
+        return found
+    if kind in ("adaptive_avgpool2d", "adaptive_maxpool2d"):
         return {"type": kind, "output_size": draw(small(1, 3))}
+    if kind == "groupnorm":
+        return {"type": kind, "num_groups": draw(small(1, 3))}
+    if kind == "pixel_shuffle":
+        return {"type": kind, "upscale_factor": draw(small(1, 2))}
+    if kind == "pad":
+        return {"type": kind, "padding": draw(st.lists(small(0, 2), min_size=4, max_size=4)),
+                "mode": draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))}
+    if kind == "activation":
+        return {"type": draw(st.sampled_from(ACTIVATIONS))}
+    if kind == "instancenorm2d":
+        return {"type": kind, "affine": draw(st.booleans())}
     return {"type": kind}
 
 
@@ -77,6 +103,7 @@ def torch_model(spec: dict):
     """torch.nn.Sequential of the spec's layers, channels followed by hand (not by convcalc)."""
     import torch
     nn = torch.nn
+    LayerNorm2d, Pad = _torch_modules()  # noqa: N806
     channels, modules = spec["input"][0], []
     features = None
     for item in spec["layers"]:
@@ -94,18 +121,50 @@ def torch_model(spec: dict):
             modules.append(nn.AvgPool2d(**args))
         elif kind == "batchnorm2d":
             modules.append(nn.BatchNorm2d(channels))
+        elif kind == "instancenorm2d":
+            modules.append(nn.InstanceNorm2d(channels, **args))
+        elif kind == "groupnorm":
+            modules.append(nn.GroupNorm(args["num_groups"], channels))
+        elif kind == "layernorm2d":  # timm's LayerNorm2d: over the channels at each position
+            modules.append(LayerNorm2d(channels))
+        elif kind == "pixel_shuffle":
+            modules.append(nn.PixelShuffle(args["upscale_factor"]))
+            channels //= args["upscale_factor"] ** 2
+        elif kind == "pad":
+            modules.append(Pad(args["padding"], args["mode"]))
         elif kind == "upsample":
             modules.append(nn.Upsample(**args))
         elif kind == "adaptive_avgpool2d":
             modules.append(nn.AdaptiveAvgPool2d(args["output_size"]))
+        elif kind == "adaptive_maxpool2d":
+            modules.append(nn.AdaptiveMaxPool2d(args["output_size"]))
         elif kind == "flatten":
             modules.append(nn.Flatten())
             features = "lazy"
         elif kind == "linear":
             modules.append(nn.LazyLinear(args["out_features"]) if features else None)
         else:
-            modules.append({"relu": nn.ReLU, "tanh": nn.Tanh}[kind]())
+            modules.append({"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
+                            "hardswish": nn.Hardswish, "sigmoid": nn.Sigmoid, "elu": nn.ELU,
+                            "identity": nn.Identity}[kind]())
     return nn.Sequential(*modules).eval()
+
+
+def _torch_modules():
+    import torch
+
+    class LayerNorm2d(torch.nn.LayerNorm):
+        def forward(self, x):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    class Pad(torch.nn.Module):
+        def __init__(self, padding, mode):
+            super().__init__()
+            self.padding, self.mode = padding, mode
+
+        def forward(self, x):
+            return torch.nn.functional.pad(x, self.padding, self.mode)
+    return LayerNorm2d, Pad
 
 
 def torch_figures(spec: dict):
@@ -166,7 +225,14 @@ def export_round_trip(spec: dict, report, x, output, tmp_path) -> None:
     theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
     scale = max(float(np.abs(output).max()), 1.0)
     assert np.allclose(theirs, output, atol=1e-4 * scale, rtol=1e-4), spec
-    back = convcalc.check(str(path))
+    from convcalc.interop import ImportFailure
+    try:
+        back = convcalc.check(str(path))
+    except ImportFailure as err:  # the one known form that does not import back (docs/export.md)
+        assert "Add with a constant of shape" in str(err) and any(
+            item["type"] == "conv_transpose2d" and item.get("bias", True)
+            and item["output_padding"] > item["padding"] for item in spec["layers"]), err
+        return
     assert back.ok, [d.format() for d in back.diagnostics]
     assert back.output_shape == report.output_shape
     assert (back.totals.params, back.totals.macs) == (report.totals.params, report.totals.macs)

@@ -64,6 +64,13 @@ class Builder:
         self.initializers[name] = np.asarray(value, dtype=dtype)
         return name
 
+    def constant_node(self, hint: str, value, dtype=np.float32) -> str:
+        """A Constant node, not an initializer: PyTorch's exporter writes a module's fixed
+        values so, and the importer tells them from weights by it."""
+        from onnx import numpy_helper
+        tensor = numpy_helper.from_array(np.asarray(value, dtype=dtype))
+        return self.node("Constant", [], name=f"{hint}/Constant_{self.counter + 1}", value=tensor)
+
     def ints(self, hint: str, values) -> str:
         return self.const(hint, list(values), np.int64)
 
@@ -192,12 +199,34 @@ def _slice_on(ctx: Ctx, x: str, axis: int, start: int, end: int, step: int = 1) 
 
 
 def _conv_transpose(ctx: Ctx) -> str:
+    """ConvTranspose. onnxruntime refuses an output_padding as large as the stride (PyTorch
+    takes one below the stride or the dilation): there it becomes a smaller end pad, the
+    rows the padding would have cropped; where output_padding exceeds the padding, the rows
+    past every input's reach are PyTorch's bias alone, an explicit end Pad and then the bias."""
     layer = ctx.layer
     pads = _pad_pairs(layer.padding, len(layer.kernel_size))
-    inputs = [ctx.inputs[0], ctx.key("weight")] + ([ctx.key("bias")] if layer.bias else [])
-    return ctx.out("ConvTranspose", inputs, kernel_shape=list(layer.kernel_size),
-                   strides=list(layer.stride), pads=_onnx_pads(pads), dilations=list(layer.dilation),
-                   output_padding=list(layer.output_padding), group=layer.groups)
+    extra = list(layer.output_padding)
+    weight = [ctx.inputs[0], ctx.key("weight")]
+    bias = [ctx.key("bias")] if layer.bias else []
+    attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                 dilations=list(layer.dilation), group=layer.groups)
+    if all(e < s for e, s in zip(extra, layer.stride)):
+        return ctx.out("ConvTranspose", weight + bias, pads=_onnx_pads(pads),
+                       output_padding=extra, **attrs)
+    tail = [max(e - a, 0) for (_, a), e in zip(pads, extra)]
+    pads = [(b, max(a - e, 0)) for (b, a), e in zip(pads, extra)]
+    if any(o - t <= 0 for o, t in zip(ctx.out_shape[1:], tail)):
+        _refuse(ctx, "every output row is past the input's reach (output_padding beyond the "
+                "padding, and as large as the stride): onnxruntime takes no such "
+                "output_padding, and the ConvTranspose that would stand for it is empty")
+    if not any(tail):
+        return ctx.out("ConvTranspose", weight + bias, pads=_onnx_pads(pads), **attrs)
+    out = _explicit_pad(ctx, ctx.inner("ConvTranspose", weight, pads=_onnx_pads(pads), **attrs),
+                        [(0, t) for t in tail], "zeros")
+    if not layer.bias:
+        return ctx.out("Identity", [out])
+    shape = [len(ctx.b.weights[weight_key(ctx.name, "bias")])] + [1] * len(tail)
+    return ctx.out("Add", [out, ctx.inner("Reshape", [bias[0], ctx.b.ints(ctx.name, shape)])])
 
 
 def _linear(ctx: Ctx) -> str:
@@ -231,14 +260,23 @@ def _batchnorm(ctx: Ctx) -> str:
 
 
 def _groupnorm(ctx: Ctx) -> str:
-    """(x - mean_g) / sqrt(var_g + eps) written out (ONNX's GroupNormalization changed its
-    scale's meaning at opset 21), then the per-channel affine."""
-    shape = ctx.in_shapes[0]
-    g = ctx.layer.num_groups
-    grouped = ctx.inner("Reshape", [ctx.inputs[0], ctx.b.ints(ctx.name, [0, g, -1])])
-    normed = _normalise(ctx, grouped, [2], ctx.layer.eps)
-    back = ctx.inner("Reshape", [normed, ctx.b.ints(ctx.name, [0, *shape])])
-    return _channel_affine(ctx, back, shape, ctx.layer.affine)
+    """GroupNormalization from opset 21 (a per-channel scale); before, as PyTorch's exporter
+    writes nn.GroupNorm (ONNX's GroupNormalization of opsets 18-20 scales per group):
+    Reshape to (N, G, -1), InstanceNormalization with ones and zeros, Reshape back to
+    Shape(x), then the per-channel weight and bias. The importer reads both forms."""
+    layer, shape, x = ctx.layer, ctx.in_shapes[0], ctx.inputs[0]
+    g = layer.num_groups
+    if ctx.b.opset >= 21 and layer.affine:
+        return ctx.out("GroupNormalization", [x, ctx.key("weight"), ctx.key("bias")],
+                       num_groups=g, epsilon=float(layer.eps))
+    grouped = ctx.inner("Reshape", [x, ctx.b.ints(ctx.name, [0, g, -1])])
+    normed = ctx.inner("InstanceNormalization", [grouped, ctx.b.constant_node(ctx.name, np.ones(g)),
+                                                 ctx.b.constant_node(ctx.name, np.zeros(g))],
+                       epsilon=float(layer.eps))
+    if not layer.affine:
+        return ctx.out("Reshape", [normed, ctx.inner("Shape", [x])])
+    back = ctx.inner("Reshape", [normed, ctx.inner("Shape", [x])])
+    return _channel_affine(ctx, back, shape, True)
 
 
 def _normalise(ctx: Ctx, x: str, axes: list[int], eps: float) -> str:
@@ -270,12 +308,18 @@ def _channel_affine(ctx: Ctx, x: str, shape, affine: bool, weight="weight", bias
 
 
 def _instancenorm(ctx: Ctx) -> str:
+    """InstanceNormalization (PyTorch's statistics: per sample and channel, the biased
+    variance); without affine, a scale of ones and a bias of zeros as Constant nodes, as
+    PyTorch's exporter writes them, which the importer reads back as `affine: false`."""
     layer = ctx.layer
     if layer.track_running_stats:  # PyTorch at eval: the running statistics, as BatchNorm
         return _batchnorm(ctx)
-    shape = ctx.in_shapes[0]
-    normed = _normalise(ctx, ctx.inputs[0], list(range(2, len(shape) + 1)), layer.eps)
-    return _channel_affine(ctx, normed, shape, layer.affine)
+    c = ctx.in_shapes[0][0]
+    if layer.affine:
+        scale, bias = ctx.key("weight"), ctx.key("bias")
+    else:
+        scale, bias = ctx.b.constant_node(ctx.name, np.ones(c)), ctx.b.constant_node(ctx.name, np.zeros(c))
+    return ctx.out("InstanceNormalization", [ctx.inputs[0], scale, bias], epsilon=float(layer.eps))
 
 
 def _layernorm(ctx: Ctx) -> str:

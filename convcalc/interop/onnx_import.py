@@ -28,7 +28,7 @@ from convcalc.interop.onnx_data_axis import lift_shape
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
-from convcalc.interop.onnx_patterns import find_gelu, find_layernorm2d
+from convcalc.interop.onnx_patterns import find_gelu, find_groupnorm, find_layernorm2d
 from convcalc.interop.onnx_shapes import infer_shapes
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
@@ -157,6 +157,7 @@ class _Conversion:
         self.data_axis = data_axis  # axis 0 is data: shapes and nodes read with a leading 1
         self.consts: dict[str, np.ndarray] = {t.name: _array(t, source)
                                               for t in graph.initializer}
+        self.stored = set(self.consts)  # initializers (weights), not Constant nodes
         self.names: dict[str, str] = {_graph_input_name(graph, self.consts): INPUT}
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
@@ -178,6 +179,9 @@ class _Conversion:
             self.skipped.update(inner)
         for last, (norm, inner) in find_layernorm2d(nodes, scalars).items():
             self.fused[last] = ("layernorm2d", nodes[norm])
+            self.skipped.update(inner)
+        for last, (x, fields, inner) in find_groupnorm(nodes, scalars, self.stored).items():
+            self.fused[last] = ("groupnorm", (x, fields))
             self.skipped.update(inner)
         for index, node in enumerate(nodes):
             if index in self.skipped:
@@ -272,7 +276,8 @@ class _Conversion:
                                                 self.opset, raw)
         return ops.OnnxNode(node.op_type, node.name, attrs, consts, in_shapes,
                             [self.shapes_of.get(o) if o and self.consumers[o] else None
-                             for o in node.output], self.opset)
+                             for o in node.output], self.opset,
+                            tuple(i in self.stored for i in node.input))
 
     def _convert(self, index: int, node) -> None:
         label = node.name or f"{node.op_type}_{index}"
@@ -330,6 +335,13 @@ class _Conversion:
                 eps = layer.get("eps", 1e-5)
                 return {"type": "layernorm2d", "eps": eps, ops.WEIGHTS: layer[ops.WEIGHTS]}, \
                     [i for i in nodes_input(first) if i in self.names]
+            if kind == "groupnorm":  # Reshape, InstanceNormalization, Reshape, Mul, Add
+                x, fields = first
+                layer = {"type": "groupnorm", **{k: v for k, v in fields.items() if k != "weights"}}
+                if "weights" in fields:
+                    layer[ops.WEIGHTS] = fields["weights"]
+                layer["eps"] = ops.f32(layer["eps"])
+                return ops.without_defaults(layer, eps=1e-5, affine=True), [x]
             return {"type": kind}, [first if isinstance(first, str) else first.input[0]]
         converter = ops.find(node.op_type, self.opset)
         if converter is None:

@@ -38,6 +38,7 @@ class OnnxNode:
     in_shapes: list[tuple[int, ...] | None]
     out_shapes: list[tuple[int, ...] | None]
     opset: int
+    stored: tuple[bool, ...] = ()  # input i is an initializer (a weight), not a Constant node
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
@@ -306,6 +307,19 @@ def batchnorm(node: OnnxNode) -> dict:
     weights = {n: node.need_const(i + 1, n) for i, n in enumerate(names)}
     layer = {"type": f"batchnorm{max(node.rank - 2, 1)}d",
              "eps": f32(node.attr("epsilon", 1e-5)), WEIGHTS: weights}
+    return without_defaults(layer, eps=1e-5)
+
+
+@converter("InstanceNormalization")
+def instancenorm(node: OnnxNode) -> dict:
+    """-> instancenorm{1,2,3}d. PyTorch writes a non-affine InstanceNorm's scale and bias as
+    Constant nodes of ones and zeros, an affine one's as initializers (its weights): ones and
+    zeros from Constant nodes are `affine: false`."""
+    scale, bias = node.need_const(1, "the scale"), node.need_const(2, "the bias")
+    layer = {"type": f"instancenorm{max(node.rank - 2, 1)}d", "eps": f32(node.attr("epsilon", 1e-5))}
+    stored = any(node.stored[1:3]) if len(node.stored) >= 3 else True
+    if stored or np.any(scale != 1) or np.any(bias != 0):
+        layer.update(affine=True, **{WEIGHTS: {"weight": scale, "bias": bias}})
     return without_defaults(layer, eps=1e-5)
 
 

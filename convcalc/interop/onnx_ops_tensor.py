@@ -230,14 +230,6 @@ def layernorm(node: OnnxNode) -> dict:
     return without_defaults(layer, eps=1e-5, bias=True)
 
 
-@converter("InstanceNormalization")
-def instancenorm(node: OnnxNode) -> dict:
-    layer = {"type": f"instancenorm{node.rank - 2}d", "eps": f32(node.attr("epsilon", 1e-5)),
-             "affine": True, WEIGHTS: {"weight": node.need_const(1, "the scale"),
-                                       "bias": node.need_const(2, "the bias")}}
-    return without_defaults(layer, eps=1e-5)
-
-
 @converter("PRelu")
 def prelu(node: OnnxNode) -> dict:
     slope = node.need_const(1, "the slope")

@@ -2,8 +2,11 @@
 PyTorch's exporter writes nn.GELU before opset 20 as x * 0.5 * (1 + erf(x / sqrt(2))), five
 nodes (Div, Erf, Add, Mul, Mul), which is `gelu`. A LayerNorm over the channels of an NCHW
 map (torchvision's and timm's LayerNorm2d: permute, F.layer_norm, permute back) is written
-Transpose, LayerNormalization(axis -1), Transpose: `layernorm2d`. (MatMul + Add -> linear and
-x * Sigmoid(x) -> silu are found as the conversion meets them, in onnx_import.py.)"""
+Transpose, LayerNormalization(axis -1), Transpose: `layernorm2d`. Before opset 18 (and 21
+for a per-channel scale) it writes nn.GroupNorm as Reshape to (N, G, -1),
+InstanceNormalization with a scale of ones and a bias of zeros, Reshape back to Shape(x),
+Mul by the weight, Add the bias: `groupnorm`. (MatMul + Add -> linear and x * Sigmoid(x) ->
+silu are found as the conversion meets them, in onnx_import.py.)"""
 
 from __future__ import annotations
 
@@ -81,6 +84,98 @@ def find_layernorm2d(nodes, consts: dict) -> dict[int, tuple[int, list[int]]]:
             continue
         found[back] = (norm, [index, norm])
     return found
+
+
+def find_groupnorm(nodes, consts: dict, stored: set) -> dict[int, tuple[str, dict, list[int]]]:
+    """Index of the pattern's last node -> (the input x, the groupnorm layer's fields, the
+    indices of the other nodes). `stored` holds the initializers' names: PyTorch writes an
+    affine GroupNorm's weight and bias as initializers, a non-affine one's ones and zeros
+    as Constant nodes."""
+    users: dict[str, list[int]] = {}
+    producer: dict[str, int] = {}
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            users.setdefault(name, []).append(index)
+        for name in node.output:
+            producer[name] = index
+
+    def only_user(index: int, op: str) -> int | None:
+        found = users.get(nodes[index].output[0], [])
+        return found[0] if len(found) == 1 and nodes[found[0]].op_type == op else None
+
+    found = {}
+    for index, node in enumerate(nodes):
+        shape = consts.get(node.input[1]) if node.op_type == "Reshape" and len(node.input) > 1 \
+            else None
+        if shape is None or np.ndim(shape) != 1 or len(shape) != 3 or shape[0] != 0 or \
+                shape[2] != -1 or shape[1] < 1:
+            continue
+        groups, x = int(shape[1]), node.input[0]
+        norm = only_user(index, "InstanceNormalization")
+        if norm is None:
+            continue
+        scale, shift = (consts.get(name) for name in nodes[norm].input[1:3])
+        if scale is None or shift is None or np.shape(scale) != (groups,) or \
+                np.any(scale != 1) or np.any(shift != 0):
+            continue
+        back = only_user(norm, "Reshape")
+        target = producer.get(nodes[back].input[1]) if back is not None else None
+        if target is None or nodes[target].op_type != "Shape" or nodes[target].input[0] != x:
+            continue
+        inner, last, fields = [index, norm], back, {"num_groups": groups,
+                                                    "eps": _attr_float(nodes[norm], "epsilon", 1e-5)}
+        mul, add = only_user(back, "Mul"), None
+        weight = _channel_const(nodes, mul, nodes[back].output[0], consts, producer)
+        if weight is not None:
+            add = only_user(mul, "Add")
+            bias = _channel_const(nodes, add, nodes[mul].output[0], consts, producer)
+            if bias is not None:
+                inner += [back, mul]
+                last = add
+                names = set().union(*(_sources(nodes, n, producer)
+                                      for n in [*nodes[mul].input, *nodes[add].input]))
+                if np.all(weight == 1) and np.all(bias == 0) and not stored & set(names):
+                    fields["affine"] = False
+                else:
+                    fields["weights"] = {"weight": weight.reshape(-1), "bias": bias.reshape(-1)}
+        if last == back:
+            fields["affine"] = False
+        found[last] = (x, fields, inner)
+    return found
+
+
+def _channel_const(nodes, index, x: str, consts: dict, producer: dict):
+    """The other operand of a binary node on x when it is a (C, 1, ...) constant (stored so,
+    or a stored (C,) reshaped), else None."""
+    if index is None:
+        return None
+    other = [name for name in nodes[index].input if name != x]
+    value = _const_through_reshape(nodes, other[0], consts, producer) if len(other) == 1 else None
+    if value is None or np.ndim(value) < 1 or any(d != 1 for d in np.shape(value)[1:]):
+        return None
+    return np.asarray(value, np.float32)
+
+
+def _const_through_reshape(nodes, name: str, consts: dict, producer: dict):
+    if name in consts:
+        return consts[name]
+    node = nodes[producer[name]] if name in producer else None
+    if node is not None and node.op_type == "Reshape" and all(i in consts for i in node.input[:2]):
+        return np.reshape(consts[node.input[0]], [int(d) for d in consts[node.input[1]]])
+    return None
+
+
+def _sources(nodes, name: str, producer: dict) -> set:
+    """The name, or the data input of the Reshape that made it (a weight reshaped)."""
+    node = nodes[producer[name]] if name in producer else None
+    return {name, node.input[0]} if node is not None and node.op_type == "Reshape" else {name}
+
+
+def _attr_float(node, name: str, default: float) -> float:
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return float(attribute.f)
+    return default
 
 
 def _perm(node) -> list[int] | None:
