@@ -152,3 +152,11 @@ def test_tensor_sub_div_and_layer_scale(tmp_path):
     kinds = check(tmp_path, nodes, (1, 3, 4, 4),
                   W | {"one": np.float32(1.0), "gamma": rand(6, 1, 1)}, 13)
     assert kinds == ["conv2d", "sigmoid", "sub", "add", "div", "layer_scale"]
+
+
+def test_layer_scale_with_the_constant_first(tmp_path):
+    """torchvision's CNBlock writes `layer_scale * x`: the constant is the Mul's first input,
+    and its (C, 1, 1) shape is read against the network tensor's rank, not its own."""
+    nodes = [CONV, node("Sigmoid", ["c"], "s"), node("Mul", ["gamma", "s"])]
+    kinds = check(tmp_path, nodes, (1, 3, 4, 4), W | {"gamma": rand(6, 1, 1)}, 13)
+    assert kinds == ["conv2d", "sigmoid", "layer_scale"]

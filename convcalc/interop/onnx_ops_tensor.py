@@ -283,8 +283,9 @@ def arithmetic(node: OnnxNode) -> dict | str:
     if constant.size == 1:
         return _scalar(node, float(constant.reshape(-1)[0]), first)
     if node.op == "Mul" and _per_channel(node, constant):
+        rank = len(node.in_shapes[1] if first else node.in_shapes[0])
         return {"type": "layer_scale", "keepdim": True,
-                WEIGHTS: {"gamma": constant.reshape(-1, *[1] * (node.rank - 2))}}
+                WEIGHTS: {"gamma": constant.reshape(-1, *[1] * (rank - 2))}}
     raise NotConvertible(f"{node.op} with a constant of shape {list(constant.shape)} (a "
                          "number, or a per-channel factor, is modelled)")
 
@@ -302,8 +303,13 @@ def _scalar(node: OnnxNode, value: float, first: bool) -> dict | str:
 
 
 def _per_channel(node: OnnxNode, constant: np.ndarray) -> bool:
-    channels = node.in_shapes[0][1] if node.consts[0] is None else node.in_shapes[1][1]
-    shape = (1,) * (node.rank - constant.ndim) + constant.shape
+    """A (C, 1, ...) factor of the network tensor, whichever input the constant is
+    (torchvision's CNBlock writes `layer_scale * x`)."""
+    tensor = node.in_shapes[0] if node.consts[0] is None else node.in_shapes[1]
+    if tensor is None or len(tensor) < 2 or constant.ndim > len(tensor):
+        return False
+    channels = tensor[1]
+    shape = (1,) * (len(tensor) - constant.ndim) + constant.shape
     return shape[1] == channels and all(s == 1 for i, s in enumerate(shape) if i != 1)
 
 
