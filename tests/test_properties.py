@@ -223,8 +223,23 @@ def export_round_trip(spec: dict, report, x, output, tmp_path) -> None:
     onnx.save(model, str(path))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
-    scale = max(float(np.abs(output).max()), 1.0)
-    assert np.allclose(theirs, output, atol=1e-4 * scale, rtol=1e-4), spec
+    scale = max(float(np.abs(output[np.isfinite(output)]).max(initial=0)), 1.0)
+    # a max pool's window of padding alone is -inf in PyTorch and convcalc, and onnxruntime's
+    # MaxPool turns an input of -inf into the lowest float: compared where convcalc is finite
+    finite = np.isfinite(output)
+    assert np.allclose(theirs[finite], output[finite],
+                       atol=1e-4 * scale + 100 * _sensitivity(spec, x, output), rtol=1e-4), spec
+
+
+def _sensitivity(spec: dict, x, output) -> float:
+    """How far the output moves when the input moves by float32 rounding (1e-6 relative): a
+    random chain of normalisations can be ill-conditioned (layernorm of two nearly equal
+    channels after a pool divides by a tiny deviation), and two correct float32
+    implementations then differ by that much; a wrong one differs by far more."""
+    nudged = x * (1 + 1e-6 * np.random.default_rng(1).standard_normal(x.shape)).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        moved = np.abs(convcalc.run(spec, nudged).output - output)
+    return float(np.where(np.isfinite(moved), moved, 0).max())
     from convcalc.interop import ImportFailure
     try:
         back = convcalc.check(str(path))
