@@ -227,8 +227,36 @@ def export_round_trip(spec: dict, report, x, output, tmp_path) -> None:
     # a max pool's window of padding alone is -inf in PyTorch and convcalc, and onnxruntime's
     # MaxPool turns an input of -inf into the lowest float: compared where convcalc is finite
     finite = np.isfinite(output)
-    assert np.allclose(theirs[finite], output[finite],
-                       atol=1e-4 * scale + 100 * _sensitivity(spec, x, output), rtol=1e-4), spec
+    if not _degenerate_norm(spec, report):
+        assert np.allclose(theirs[finite], output[finite],
+                           atol=1e-4 * scale + 100 * _sensitivity(spec, x, output), rtol=1e-4), spec
+    if any(item["type"] == "conv_transpose2d" and item.get("bias", True)
+           and item["output_padding"] > item["padding"]
+           and item["output_padding"] >= item["stride"] for item in spec["layers"]):
+        return  # the one form that does not import back as itself (docs/export.md)
+    back = convcalc.check(str(path))
+    assert back.ok, [d.format() for d in back.diagnostics]
+    assert back.output_shape == report.output_shape
+    assert (back.totals.params, back.totals.macs) == (report.totals.params, report.totals.macs)
+
+
+def _degenerate_norm(spec: dict, report) -> bool:
+    """A normalisation over fewer than 4 values is a sign function (x / sqrt(x^2 + eps) for
+    two): one rounding apart in an earlier layer flips or scales its output, so two correct
+    float32 implementations may disagree anywhere after it. Shapes and figures are still
+    compared."""
+    shapes = {"input": tuple(spec["input"])}
+    for layer in report.layers:
+        shapes[layer.name] = tuple(layer.output_shape)
+    previous = "input"
+    for item, layer in zip(spec["layers"], report.layers):
+        shape = shapes[previous]
+        over = {"layernorm2d": shape[0], "instancenorm2d": int(np.prod(shape[1:])),
+                "groupnorm": int(np.prod(shape)) // max(item.get("num_groups", 1), 1)}
+        if over.get(item["type"], 4) < 4:
+            return True
+        previous = layer.name
+    return False
 
 
 def _sensitivity(spec: dict, x, output) -> float:
@@ -240,17 +268,6 @@ def _sensitivity(spec: dict, x, output) -> float:
     with np.errstate(invalid="ignore"):
         moved = np.abs(convcalc.run(spec, nudged).output - output)
     return float(np.where(np.isfinite(moved), moved, 0).max())
-    from convcalc.interop import ImportFailure
-    try:
-        back = convcalc.check(str(path))
-    except ImportFailure as err:  # the one known form that does not import back (docs/export.md)
-        assert "Add with a constant of shape" in str(err) and any(
-            item["type"] == "conv_transpose2d" and item.get("bias", True)
-            and item["output_padding"] > item["padding"] for item in spec["layers"]), err
-        return
-    assert back.ok, [d.format() for d in back.diagnostics]
-    assert back.output_shape == report.output_shape
-    assert (back.totals.params, back.totals.macs) == (report.totals.params, report.totals.macs)
 
 
 @SMALL
