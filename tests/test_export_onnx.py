@@ -128,6 +128,7 @@ KIND_SPECS = {
     "channel_shuffle": ("[6, 3, 4]", ["{type: channel_shuffle, groups: 3}"]),
     "matmul": ("[4, 5, 6]", ["{type: permute, name: t, dims: [0, 1, 3, 2]}", "{type: matmul, inputs: [input, t]}"]),
     "layer_scale": ("[4, 5, 6]", ["{type: layer_scale}"]),
+    "channel_bias": ("[4, 5, 6]", ["{type: channel_bias}"]),
     "max_unpool": ("[3, 8, 8]", ["{type: maxpool2d, name: p, kernel_size: 2}", "relu",
                                  "{type: max_unpool2d, kernel_size: 2, indices: p}"]),
     "max_unpool_size": ("[3, 9, 9]", ["{type: maxpool2d, name: p, kernel_size: 3, stride: 2}",

@@ -160,3 +160,12 @@ def test_layer_scale_with_the_constant_first(tmp_path):
     nodes = [CONV, node("Sigmoid", ["c"], "s"), node("Mul", ["gamma", "s"])]
     kinds = check(tmp_path, nodes, (1, 3, 4, 4), W | {"gamma": rand(6, 1, 1)}, 13)
     assert kinds == ["conv2d", "sigmoid", "layer_scale"]
+
+
+@pytest.mark.parametrize("op,first", [("Add", False), ("Add", True), ("Sub", False)])
+def test_per_channel_bias(tmp_path, op, first):
+    """A per-channel constant added (or subtracted) is channel_bias, its weight the constant
+    (negated for Sub): ConvNeXt-V2's GRN beta, a bias-free conv's bias added apart."""
+    nodes = [CONV, node("Sigmoid", ["c"], "s"), node(op, ["beta", "s"] if first else ["s", "beta"])]
+    kinds = check(tmp_path, nodes, (1, 3, 4, 4), W | {"beta": rand(1, 6, 1, 1)}, 13)
+    assert kinds == ["conv2d", "sigmoid", "channel_bias"]

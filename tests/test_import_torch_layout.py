@@ -28,6 +28,7 @@ class Everything(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 16, 3, padding=1)
         self.gamma = nn.Parameter(torch.rand(32) + 0.5)  # timm: x.mul(gamma.reshape(1,-1,1,1))
+X
         self.norm = nn.LayerNorm(32)
         self.fc = nn.Linear(32, 16)
         self.shuffle = nn.PixelShuffle(2)
@@ -38,6 +39,7 @@ class Everything(nn.Module):
         c, d, e = torch.split(x, [4, 4, 8], 1)
         y = torch.cat([a * 0.5, 1 - b, c ** 2, d / 4, e - 1.0], 1)
         y = y.mul(self.gamma.reshape(1, -1, 1, 1))     # layer scale
+        y = y + self.beta.view(1, -1, 1, 1)            # a per-channel bias
         z = self.fc(self.norm(y.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
         z = z[:, 2:14, 1:, :-1] + y[:, :12, 1:, 1:]    # slices on several axes
         attention = torch.matmul(z.flatten(2).transpose(1, 2), z.flatten(2))  # (L, L)
@@ -52,11 +54,12 @@ def test_every_spelling_imports_and_runs_as_pytorch():
     model = Everything().eval()
     imported = import_module(model, (3, 8, 8))
     kinds = {layer["type"] for layer in imported.spec["layers"]}
-    assert {"chunk", "split", "mul", "rsub", "pow", "div", "sub", "layer_scale", "permute",
+    assert {"chunk", "split", "mul", "rsub", "pow", "div", "sub", "layer_scale", "channel_bias",
+            "permute",
             "layernorm", "slice", "matmul", "transpose", "stack", "reshape", "sum",
             "global_avgpool", "global_maxpool", "pixel_shuffle"} <= kinds
     names = {layer["name"] for layer in imported.spec["layers"]}
-    assert "gamma" in names and "gamma" in imported.weights  # the state_dict key, unchanged
+    assert {"gamma", "beta"} <= names and {"gamma", "beta"} <= set(imported.weights)  # the keys
     report = analyze_text(to_yaml(imported.spec), "everything")
     assert report.ok
     x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)

@@ -50,6 +50,10 @@ def layer_scale_value(layer, inputs, refs, weights, shape, pos):
     return float(inputs[0][pos]) * _channel_value(weights[layer.param], pos)
 
 
+def channel_bias_value(layer, inputs, refs, weights, shape, pos):
+    return float(inputs[0][pos]) + _channel_value(weights[layer.param], pos)
+
+
 def scalar_affine_value(layer, inputs, refs, weights, shape, pos):
     out = float(inputs[0][pos]) * float(weights["weight"])
     return out + float(weights["bias"]) if layer.bias else out
@@ -158,6 +162,7 @@ REFERENCES = {
     pointwise.Softplus: softplus_value, pointwise.Mish: mish_value,
     pointwise.Hardtanh: hardtanh_value, pointwise.PReLU: prelu_value,
     pointwise.LayerScale: layer_scale_value, pointwise.ScalarAffine: scalar_affine_value,
+    pointwise.ChannelBias: channel_bias_value,
     norm_stats.LayerNorm: layernorm_value, norm_stats.LayerNorm2d: layernorm2d_value,
     norm_stats.InstanceNorm: instancenorm_value, norm_stats.GlobalResponseNorm: grn_value,
     merge.Add: arith_value, merge.Mul: arith_value, arith.Sub: arith_value,

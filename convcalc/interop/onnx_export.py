@@ -832,12 +832,20 @@ def _matmul(ctx: Ctx) -> str:
 
 
 def _layer_scale(ctx: Ctx) -> str:
+    return ctx.out("Mul", [ctx.inputs[0], _per_channel_weight(ctx)])
+
+
+def _channel_bias(ctx: Ctx) -> str:
+    return ctx.out("Add", [ctx.inputs[0], _per_channel_weight(ctx)])
+
+
+def _per_channel_weight(ctx: Ctx) -> str:
+    """layer_scale's gamma or channel_bias's bias, as (C, 1, ...) over axis 1."""
     shape = ctx.in_shapes[0]
-    gamma = ctx.key(ctx.layer.param)
+    value = ctx.key(ctx.layer.param)
     if not ctx.layer.keepdim and len(shape) > 1 and ctx.b.weights[weight_key(ctx.name, ctx.layer.param)].ndim == 1:
-        # channels first: gamma[c] over axis 1
-        gamma = ctx.inner("Reshape", [gamma, ctx.b.ints(ctx.name, [shape[0], *[1] * (len(shape) - 1)])])
-    return ctx.out("Mul", [ctx.inputs[0], gamma])
+        value = ctx.inner("Reshape", [value, ctx.b.ints(ctx.name, [shape[0], *[1] * (len(shape) - 1)])])
+    return value
 
 
 EMIT: dict[str, Callable[[Ctx], Any]] = {
@@ -872,7 +880,7 @@ EMIT: dict[str, Callable[[Ctx], Any]] = {
     "max": _reduce_kind("ReduceMax"), "min": _reduce_kind("ReduceMin"),
     "pixel_shuffle": _pixel_shuffle, "depth_to_space": _pixel_shuffle,
     "pixel_unshuffle": _pixel_unshuffle, "channel_shuffle": _channel_shuffle,
-    "matmul": _matmul, "bmm": _matmul, "layer_scale": _layer_scale,
+    "matmul": _matmul, "bmm": _matmul, "layer_scale": _layer_scale, "channel_bias": _channel_bias,
     **{f"max_unpool{n}d": _max_unpool for n in (1, 2, 3)},
     **{f"locally_connected{n}d": _locally_connected for n in (1, 2, 3)},
     "coord_channels": _coord_channels, "stack": _stack, "scalar_affine": _scalar_affine,

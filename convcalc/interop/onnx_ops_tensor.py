@@ -270,7 +270,7 @@ REVERSED = {"Sub": "rsub", "Div": "rdiv", "Pow": "rpow"}
 def arithmetic(node: OnnxNode) -> dict | str:
     """Two network tensors -> add/sub/mul/div/pow; a scalar constant -> the same kind with
     `other` (or rsub/rdiv/rpow when the constant comes first); a per-channel constant factor
-    -> layer_scale."""
+    -> layer_scale, a per-channel constant added (or subtracted) -> channel_bias."""
     if all(c is None for c in node.consts):
         return {"type": ARITH.get(node.op, "add")}
     if len(node.consts) != 2:
@@ -282,12 +282,16 @@ def arithmetic(node: OnnxNode) -> dict | str:
                              "the network tensor")
     if constant.size == 1:
         return _scalar(node, float(constant.reshape(-1)[0]), first)
-    if node.op == "Mul" and _per_channel(node, constant):
+    if node.op in ("Mul", "Add", "Sub") and _per_channel(node, constant) and \
+            not (node.op == "Sub" and first):
         rank = len(node.in_shapes[1] if first else node.in_shapes[0])
-        return {"type": "layer_scale", "keepdim": True,
-                WEIGHTS: {"gamma": constant.reshape(-1, *[1] * (rank - 2))}}
+        value = constant.reshape(-1, *[1] * (rank - 2))
+        if node.op == "Mul":
+            return {"type": "layer_scale", "keepdim": True, WEIGHTS: {"gamma": value}}
+        return {"type": "channel_bias", "keepdim": True,
+                WEIGHTS: {"bias": value if node.op == "Add" else -value}}
     raise NotConvertible(f"{node.op} with a constant of shape {list(constant.shape)} (a "
-                         "number, or a per-channel factor, is modelled)")
+                         "number, or a per-channel factor or bias, is modelled)")
 
 
 def _scalar(node: OnnxNode, value: float, first: bool) -> dict | str:

@@ -491,6 +491,7 @@ NOT_EXPORTED: dict[str, str] = {
     "global_response_norm": "PyTorch has no GRN module (timm's GlobalResponseNorm); not "
                             "written yet",
     "layer_scale": "PyTorch has no LayerScale module; not written yet",
+    "channel_bias": "PyTorch has no per-channel bias module; not written yet",
     "scalar_affine": "PyTorch has no scalar-affine module; not written yet",
 }
 """Layer kind -> why it does not export (one line)."""

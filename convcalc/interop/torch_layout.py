@@ -8,8 +8,8 @@ refused (a spec describes one sample).
 - `x.view(N, ...)`/`reshape` a `reshape` to the per-sample shape (`flatten` for
   `x.view(N, -1)`), `permute`, `transpose`, `unflatten`;
 - `x * 0.5`, `1 - x`, `x ** 2` the kinds with a constant `other` (`exponent` for pow);
-- `x * self.gamma` with a per-channel parameter `layer_scale`, named by the parameter so its
-  state_dict key loads.
+- `x * self.gamma` with a per-channel parameter `layer_scale`, `x + self.beta` a
+  `channel_bias`, named by the parameter so its state_dict key loads.
 """
 
 from __future__ import annotations
@@ -156,8 +156,9 @@ def arithmetic(kind: str, reverse: str | None = None) -> Callable:
             return {"type": kind}
         constant = second if _is_node(first) else first
         if hasattr(constant, "shape") and hasattr(constant, "dim"):  # a constant tensor
-            if kind == "mul":
-                return _layer_scale(call, "other" if _is_node(first) else "input", constant)
+            if kind in ("mul", "add") and constant.dim() != 0:
+                return _layer_scale(call, "other" if _is_node(first) else "input", constant,
+                                    "layer_scale" if kind == "mul" else "channel_bias")
             if constant.dim() != 0:
                 raise NotConvertible(f"{kind} with a constant tensor")
             constant = constant.item()
@@ -172,8 +173,9 @@ def arithmetic(kind: str, reverse: str | None = None) -> Callable:
     return convert
 
 
-def _layer_scale(call: Call, which: str, gamma) -> dict:
-    """x * gamma, gamma a module's parameter of (C,) broadcast as (C, 1, ...) per channel."""
+def _layer_scale(call: Call, which: str, gamma, kind: str = "layer_scale") -> dict:
+    """x * gamma (layer_scale) or x + beta (channel_bias), the constant a module's parameter
+    of (C,) broadcast as (C, 1, ...) per channel."""
     attr = call.attrs.get(which)
     shape = call.in_shapes[0]
     per_channel = (shape[0],) + (1,) * (len(shape) - 1)
@@ -181,9 +183,10 @@ def _layer_scale(call: Call, which: str, gamma) -> dict:
     while broadcast and broadcast[0] == 1 and len(broadcast) > len(shape):
         broadcast = broadcast[1:]
     if attr is None or broadcast != per_channel or len(shape) < 2:
-        raise NotConvertible("mul by a constant tensor that is not a per-channel parameter")
+        raise NotConvertible(f"{'mul' if kind == 'layer_scale' else 'add'} by a constant tensor "
+                             "that is not a per-channel parameter")
     keepdim = call.attr_values[which].dim() > 1  # torchvision's (C, 1, 1), timm's (C,)
-    return {"type": "layer_scale", "param": "", "keepdim": keepdim, "_attr": attr}
+    return {"type": kind, "param": "", "keepdim": keepdim, "_attr": attr}
 
 
 def functions(torch, F) -> dict:

@@ -121,6 +121,32 @@ class LayerScale(_PerChannel):
         return inputs[0] * params[self.param].reshape(-1)
 
 
+@register("channel_bias")
+class ChannelBias(_PerChannel):
+    """y = x + bias[c]: a learned per-channel bias on its own, the additive twin of
+    layer_scale (a bias-free conv's bias added apart, ConvNeXt-V2's GRN `beta`, a per-channel
+    constant Add of an ONNX graph)."""
+
+    summary = "learned per-channel bias x + bias (an ONNX per-channel Add)"
+    params = {
+        "param": P("str", "bias", doc="state_dict name under the layer; \"\": the layer's "
+                                      "own name (a bare nn.Parameter)"),
+        "keepdim": P("bool", False, doc="shape (C, 1, ...), not (C,)"),
+    }
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        return Inference(shape, 0, math.prod(shape))
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        shape = shapes[0]
+        dims = (shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],)
+        return {self.param: Weight(dims, fill=0.0)}
+
+    def forward(self, inputs, params, refs):
+        return inputs[0] + params[self.param].reshape(-1)
+
+
 @register("scalar_affine")
 class ScalarAffine(Layer):
     """y = x * weight + bias with learned scalars (0-d tensors), as NFNet's skipinit gain."""
