@@ -28,7 +28,7 @@ class Everything(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 16, 3, padding=1)
         self.gamma = nn.Parameter(torch.rand(32) + 0.5)  # timm: x.mul(gamma.reshape(1,-1,1,1))
-X
+        self.beta = nn.Parameter(torch.rand(32) - 0.5)  # timm GRN's bias.view(1, -1, 1, 1)
         self.norm = nn.LayerNorm(32)
         self.fc = nn.Linear(32, 16)
         self.shuffle = nn.PixelShuffle(2)
