@@ -280,10 +280,13 @@ def arithmetic(node: OnnxNode) -> dict | str:
     if _out(node) != next(s for s, c in zip(node.in_shapes, node.consts) if c is None):
         raise NotConvertible(f"a constant of shape {list(constant.shape)} that broadcasts "
                              "the network tensor")
-    if constant.size == 1:
+    per_channel = node.op in ("Mul", "Add", "Sub") and _per_channel(node, constant) and \
+        not (node.op == "Sub" and first)
+    # one value is a number, unless it is shaped (1, 1, ...) per channel of a one-channel map
+    # (a layer_scale or channel_bias exported from such a map): then it stays a weight
+    if constant.size == 1 and not (per_channel and constant.ndim >= 2):
         return _scalar(node, float(constant.reshape(-1)[0]), first)
-    if node.op in ("Mul", "Add", "Sub") and _per_channel(node, constant) and \
-            not (node.op == "Sub" and first):
+    if per_channel:
         rank = len(node.in_shapes[1] if first else node.in_shapes[0])
         value = constant.reshape(-1, *[1] * (rank - 2))
         if node.op == "Mul":
