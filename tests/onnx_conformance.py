@@ -22,7 +22,8 @@ OPS = ("Conv", "ConvTranspose", "BatchNormalization", "MaxPool", "AveragePool",
        "Unsqueeze", "ReduceMean", "ReduceMax", "Softmax", "LRN", "Dropout", "Identity",
        "GroupNormalization", "Cast", "Sub", "Div", "Pow", "ReduceSum", "ReduceMin",
        "Transpose", "Slice", "Split", "DepthToSpace", "SpaceToDepth", "LayerNormalization",
-       "InstanceNormalization", "PRelu", "Mish", "Softplus", "LogSoftmax")
+       "InstanceNormalization", "PRelu", "Mish", "Softplus", "LogSoftmax", "ReduceL2",
+       "ReduceSumSquare")
 
 
 class _OneOf(frozenset):

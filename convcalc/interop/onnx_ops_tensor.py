@@ -174,6 +174,22 @@ def reduce(node: OnnxNode) -> dict | str:
     return without_defaults(layer, keepdim=False)
 
 
+@converter("ReduceL2", "ReduceSumSquare")
+def reduce_squares(node: OnnxNode) -> list:
+    """sqrt(sum(x^2)) / sum(x^2) over the axes: x ** 2, sum, (** 0.5): ONNX computes them so
+    (ConvNeXt-V2's GRN is x.norm(p=2) over the spatial axes, ReduceL2 in PyTorch's export)."""
+    axes = _reduce_axes(node, 18)
+    if axes == []:
+        raise NotConvertible("noop_with_empty_axes")
+    axes = axes if axes is not None else list(range(node.rank))
+    if 0 in axes:
+        raise NotConvertible("reduces the batch axis")
+    layer = without_defaults({"type": "sum", "dim": axes[0] if len(axes) == 1 else axes,
+                              "keepdim": bool(node.attr("keepdims", 1))}, keepdim=False)
+    layers = [{"type": "pow", "exponent": 2.0}, layer]
+    return layers + ([{"type": "pow", "exponent": 0.5}] if node.op == "ReduceL2" else [])
+
+
 @converter("DepthToSpace")
 def depth_to_space(node: OnnxNode) -> dict | list:
     """CRD is pixel_shuffle; DCR (the default) reads channel (i*r + j)*C + c: the reshape,
