@@ -59,6 +59,20 @@ class Odd(nn.Module):
         return torch.roll(x, 1, 3).cumsum(1)
 
 
+class Sized(nn.Module):
+    """Control flow on the input's size (timm's VGG head): fx cannot trace it; a trace can."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        if x.shape[-1] > 8:
+            x = F.max_pool2d(x, 2)
+        return F.relu(self.bn(self.conv(x)))
+
+
 def broken(**kwargs):
     raise ValueError("no such width\\nsecond line")
 
@@ -130,9 +144,38 @@ def test_factory_errors(nets, tmp_path, source, words):
 
 
 def test_untraceable_names_the_construct(nets, tmp_path):
+    """Control flow on the input's values: fx cannot trace it, and the exporter's trace is
+    another network (checked on other inputs): refused, naming the construct."""
     line = error_line(invoke("import", f"{nets}:Branchy", "-o", str(tmp_path / "o.yaml")))
     assert "torch.fx cannot trace it" in line and "control flow" in line
+    assert "the trace is not the model" in line
     assert f"{nets}.py:" in line and "if x.sum() > 0:" in line
+
+
+def test_untraceable_by_fx_is_traced_by_the_onnx_exporter(nets, tmp_path):
+    """The fallback: torch.onnx's tracer, the ONNX importer; the names and state_dict keys of
+    the model, its own output, and a note that says how it was read."""
+    out, weights = tmp_path / "sized.yaml", tmp_path / "sized.npz"
+    result = invoke("import", f"{nets}:Sized", "-o", str(out), "--input", "3x16x16",
+                    "--weights-out", str(weights))
+    assert result.exit_code == 0, result.output
+    assert "torch.fx could not trace it" in result.output and "if x.shape[-1] > 8:" in result.output
+    module = sys.modules[nets] if nets in sys.modules else __import__(nets)
+    model = module.Sized().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    import convcalc
+    from convcalc.interop import import_model
+    imported = import_model(f"{nets}:Sized", input=(3, 16, 16))
+    assert {layer["name"] for layer in imported.spec["layers"]} >= {"conv", "bn"}
+    assert set(np.load(weights).files) == set(model.state_dict())
+    x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x)).numpy()
+    ours = convcalc.run(str(out), x, weights=state).output
+    assert np.allclose(ours, theirs, atol=1e-5)
 
 
 def test_unsupported_lists_every_construct(nets, tmp_path):

@@ -11,6 +11,11 @@ module that calls them and the operation (`layer1.0.add`).
 Nothing is guessed: every node the table cannot convert is listed in one error; the spec is
 then analysed by convcalc, and each layer's shape must equal the one ShapeProp saw, and its
 weights the model's, or the import fails naming the layer.
+
+A model fx cannot trace (Python control flow on a tensor's size, as timm's VGG head has) is
+traced by PyTorch's own ONNX exporter instead (torch.onnx, TorchScript tracing: the control
+flow is fixed at the example input's size) into a temporary .onnx, read by the ONNX importer:
+its layers are still named by the module paths and its weights keyed as the state_dict.
 """
 
 from __future__ import annotations
@@ -41,7 +46,10 @@ def import_module(model, input: tuple[int, ...] | None = None, source: str = "")
     import torch
     source = source or type(model).__name__
     shape = tuple(input) if input else DEFAULT_INPUT
-    traced = _trace(model.eval(), source)
+    try:
+        traced = _trace(model.eval(), source)
+    except _Untraceable as err:
+        return _through_onnx(model, shape, source, err, given=input is not None)
     values = _propagate(traced, shape, source, torch)
     converted = Conversion(traced, values, source).run()
     size = "x".join(map(str, shape))
@@ -58,6 +66,87 @@ def import_module(model, input: tuple[int, ...] | None = None, source: str = "")
         notes.append(f"left out {len(unused)} weight(s) of modules the eval-mode forward does "
                      f"not use: {', '.join(unused[:3])}{', ...' if len(unused) > 3 else ''}")
     return Imported(spec, converted.weights, source, tuple(notes))
+
+
+class _Untraceable(ImportFailure):
+    """torch.fx could not trace the model (the ONNX exporter's tracer is tried next)."""
+
+
+def _through_onnx(model, shape, source: str, untraceable: ImportFailure, given: bool) -> Imported:
+    """The model traced by torch.onnx (TorchScript) at batch 1 x shape, BatchNorm kept and no
+    constant folded (so every parameter keeps its state_dict name), then imported as ONNX.
+    If that fails too, fx's error is the one reported, with the exporter's reason."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    import torch
+
+    from convcalc.interop.onnx_import import import_onnx
+    size = "x".join(map(str, shape))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "traced.onnx"
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                example = torch.from_numpy(_example(shape, 0))
+                torch.onnx.export(model.eval(), example, str(path), dynamo=False,
+                                  opset_version=17, input_names=["input"],
+                                  dynamic_axes={"input": {0: "N"}}, do_constant_folding=False,
+                                  training=torch.onnx.TrainingMode.PRESERVE)
+            imported = import_onnx(path, tuple(shape))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # noqa: BLE001 - the exporter runs user code
+            why = err.message if isinstance(err, ImportFailure) else _summary(err)
+            raise ImportFailure(source, f"{untraceable.message}; PyTorch's ONNX exporter, tried "
+                                f"next, failed too: {why}", untraceable.hint) from None
+    names = {layer["name"] for layer in imported.spec["layers"]}
+    weights = dict(imported.weights)
+    for key, value in model.state_dict().items():  # the int64 counter ONNX does not carry
+        if key.endswith(".num_batches_tracked") and key.rpartition(".")[0] in names:
+            weights.setdefault(key, value.numpy())
+    imported = Imported(imported.spec, weights, imported.source, imported.notes,
+                        imported.batch_axis)
+    _check_trace(model, imported, shape, source, untraceable)
+    fx_reason = untraceable.message.replace("torch.fx cannot trace it: ", "")
+    spec = {**imported.spec, "name": source.rpartition(":")[2],
+            "description": f"imported from {source} by torch.onnx's tracer at input {size} "
+                           f"(torch.fx could not trace it)"}
+    notes = [f"traced at input {size}" + ("" if given else " (the default; --input sets another)"),
+             f"torch.fx could not trace it ({fx_reason}); traced by PyTorch's ONNX exporter "
+             f"instead, so Python control flow is fixed as it ran at {size}",
+             *(n for n in imported.notes if not n.startswith("batch axis"))]
+    return Imported(spec, imported.weights, source, tuple(notes), imported.batch_axis)
+
+
+def _example(shape, seed: int):
+    import numpy as np
+    return np.random.default_rng(seed).standard_normal((1, *shape)).astype(np.float32)
+
+
+def _check_trace(model, imported: Imported, shape, source: str, untraceable) -> None:
+    """A trace records the branches Python took for the example input; where they depend on
+    the input's values, the trace is another network. The import must give the model's own
+    output on three other inputs (of other scales and signs), or it is refused."""
+    import numpy as np
+    import torch
+
+    import convcalc
+    for seed, scale, shift in ((1, 1.0, 0.0), (2, 4.0, 1.0), (3, 4.0, -1.0)):
+        x = (_example(shape, seed) * scale + shift).astype(np.float32)
+        with torch.no_grad():
+            theirs = model(torch.from_numpy(x))
+        theirs = theirs.numpy() if isinstance(theirs, torch.Tensor) else None
+        ours = convcalc.run(imported.spec, x, weights=imported.weights).output
+        size = float(np.abs(theirs).max()) if theirs is not None and theirs.size else 0.0
+        if theirs is None or ours.shape != theirs.shape or \
+                not np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * max(size, 1e-30)):
+            raise ImportFailure(source, f"{untraceable.message}; PyTorch's ONNX exporter traced "
+                                "it, but the trace is not the model: on another input their "
+                                "outputs differ (Python control flow on the input's values)",
+                                untraceable.hint)
 
 
 def _require_torch(source: str):
@@ -136,10 +225,10 @@ def _trace(model, source: str):
     except KeyboardInterrupt:
         raise
     except BaseException as err:  # noqa: BLE001 - any failure of user code, sys.exit too
-        raise ImportFailure(source, f"torch.fx cannot trace it: {_summary(err)}"
-                            f"{_user_frame(err)}", "fx traces code without data-dependent "
-                            "control flow; wrap that part in a function fx treats as a leaf, "
-                            "or export to ONNX and import the .onnx file") from None
+        raise _Untraceable(source, f"torch.fx cannot trace it: {_summary(err)}"
+                           f"{_user_frame(err)}", "fx traces code without data-dependent "
+                           "control flow; wrap that part in a function fx treats as a leaf") \
+            from None
     traced = fx.GraphModule(tracer.root, graph, type(model).__name__)
     traced.graph.eliminate_dead_code()
     return traced
