@@ -95,8 +95,25 @@ class PReLU(_PerChannel):
         return _kernel("prelu")(inputs[0], params["weight"])
 
 
+class _ChannelParameter(_PerChannel):
+    """One learned value per channel applied element-wise (one FLOP each): `param` names it
+    in the state_dict, `keepdim` gives it PyTorch's broadcast shape (C, 1, ...)."""
+
+    def fill(self) -> float:
+        return 0.0
+
+    def infer(self, shapes, refs) -> Inference:
+        (shape,) = shapes
+        return Inference(shape, 0, math.prod(shape))
+
+    def weight_shapes(self, shapes) -> dict[str, Weight]:
+        shape = shapes[0]
+        dims = (shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],)
+        return {self.param: Weight(dims, fill=self.fill())}
+
+
 @register("layer_scale")
-class LayerScale(_PerChannel):
+class LayerScale(_ChannelParameter):
     """y = x * gamma[c]: timm LayerScale/LayerScale2d (`gamma`, shape (C,)), torchvision
     CNBlock's `layer_scale` (shape (C, 1, 1): `param: ""`, `keepdim: true`)."""
 
@@ -108,21 +125,15 @@ class LayerScale(_PerChannel):
         "init_values": P("float", 1e-5, doc="the value a fresh model starts from"),
     }
 
-    def infer(self, shapes, refs) -> Inference:
-        (shape,) = shapes
-        return Inference(shape, 0, math.prod(shape))
-
-    def weight_shapes(self, shapes) -> dict[str, Weight]:
-        shape = shapes[0]
-        dims = (shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],)
-        return {self.param: Weight(dims, fill=self.init_values)}
+    def fill(self) -> float:
+        return self.init_values
 
     def forward(self, inputs, params, refs):
         return inputs[0] * params[self.param].reshape(-1)
 
 
 @register("channel_bias")
-class ChannelBias(_PerChannel):
+class ChannelBias(_ChannelParameter):
     """y = x + bias[c]: a learned per-channel bias on its own, the additive twin of
     layer_scale (a bias-free conv's bias added apart, ConvNeXt-V2's GRN `beta`, a per-channel
     constant Add of an ONNX graph)."""
@@ -133,15 +144,6 @@ class ChannelBias(_PerChannel):
                                       "own name (a bare nn.Parameter)"),
         "keepdim": P("bool", False, doc="shape (C, 1, ...), not (C,)"),
     }
-
-    def infer(self, shapes, refs) -> Inference:
-        (shape,) = shapes
-        return Inference(shape, 0, math.prod(shape))
-
-    def weight_shapes(self, shapes) -> dict[str, Weight]:
-        shape = shapes[0]
-        dims = (shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],)
-        return {self.param: Weight(dims, fill=0.0)}
 
     def forward(self, inputs, params, refs):
         return inputs[0] + params[self.param].reshape(-1)
