@@ -86,3 +86,51 @@ def test_exported_norm_runs_and_imports_back(shape, layer, opset, tmp_path):
         bool(layer.get("affine", layer["type"] == "groupnorm"))
     report, again = convcalc.check(spec), convcalc.check(str(path))
     assert (again.totals.params, again.totals.macs) == (report.totals.params, report.totals.macs)
+
+
+class _TwoNorms(torch.nn.Module):
+    """Two fresh LayerNorms: equal weights, which PyTorch's exporter writes once (each use an
+    Identity of the one initializer)."""
+
+    def __init__(self, shape, **kwargs):
+        super().__init__()
+        self.a = torch.nn.LayerNorm(shape, **kwargs)
+        self.b = torch.nn.LayerNorm(shape, **kwargs)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+LAYERNORMS = {
+    "last-axis": (lambda: torch.nn.LayerNorm(6), (3, 6), False),
+    "two-axes": (lambda: torch.nn.LayerNorm([4, 6], eps=1e-3), (3, 4, 6), False),
+    "no-affine": (lambda: torch.nn.LayerNorm(6, elementwise_affine=False), (3, 5, 6), False),
+    "no-bias": (lambda: torch.nn.LayerNorm(6, bias=False), (3, 6), False),
+    "shared": (lambda: _TwoNorms(6), (3, 6), True),
+}
+
+
+@pytest.mark.parametrize("opset", [11, 13, 16])
+@pytest.mark.parametrize("case", sorted(LAYERNORMS))
+def test_layernorm_written_out_before_opset_17_imports_as_layernorm(case, opset, tmp_path):
+    """Before opset 17 PyTorch writes nn.LayerNorm as ReduceMean, Sub, Pow, ReduceMean, Add,
+    Sqrt, Div, Mul, Add: one `layernorm` layer again, with PyTorch's output and count."""
+    factory, shape, fresh = LAYERNORMS[case]
+    module = factory().eval()
+    if not fresh:
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn_like(parameter))
+    path = tmp_path / "ln.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(1, *shape), str(path), dynamo=False,
+                          opset_version=opset, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    kinds = [layer["type"] for layer in import_model(str(path)).spec["layers"]]
+    assert kinds.count("layernorm") == (2 if case == "shared" else 1), kinds
+    assert set(kinds) <= {"layernorm", "relu"}, kinds
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy()
+    assert np.allclose(convcalc.run(str(path), x).output, expected, atol=1e-5)
+    assert convcalc.check(str(path)).totals.params == sum(p.numel() for p in module.parameters())

@@ -28,7 +28,8 @@ from convcalc.interop.onnx_data_axis import lift_shape
 from convcalc.interop.onnx_fold import fold, foldable
 from convcalc.interop.onnx_load import load_model
 from convcalc.interop.onnx_ops_dense import hardsigmoid, matmul
-from convcalc.interop.onnx_patterns import find_gelu, find_groupnorm, find_layernorm2d
+from convcalc.interop.onnx_patterns import (find_gelu, find_groupnorm, find_layernorm,
+                                            find_layernorm2d)
 from convcalc.interop.onnx_shapes import infer_shapes
 from convcalc.interop.spec_text import safe_name
 from convcalc.interop.verify import verify
@@ -183,6 +184,9 @@ class _Conversion:
         for last, (x, fields, inner) in find_groupnorm(nodes, scalars, self.stored).items():
             self.fused[last] = ("groupnorm", (x, fields))
             self.skipped.update(inner)
+        for last, (x, fields, inner) in find_layernorm(nodes, scalars).items():
+            self.fused[last] = ("layernorm", (x, fields))
+            self.skipped.update(inner)
         for index, node in enumerate(nodes):
             if index in self.skipped:
                 dynamic = [i for i in node.input if i in self.names]
@@ -226,11 +230,15 @@ class _Conversion:
     # -- patterns ----------------------------------------------------------------------------
 
     def _scalars(self, nodes) -> dict:
-        """Initializers and Constant nodes' values, for patterns found before converting."""
+        """Initializers, Constant nodes' values and Identity copies of them (PyTorch's exporter
+        writes equal initializers once, each use an Identity of it), for the patterns found
+        before converting."""
         found = dict(self.consts)
         for node in nodes:
             if node.op_type == "Constant" and node.attribute and node.attribute[0].HasField("t"):
                 found[node.output[0]] = _array(node.attribute[0].t, self.source)
+            elif node.op_type == "Identity" and node.input and node.input[0] in found:
+                found[node.output[0]] = found[node.input[0]]  # PyTorch's shared initializers
         return found
 
     def _find_fusion(self, index: int, nodes) -> None:
@@ -342,6 +350,8 @@ class _Conversion:
                     layer[ops.WEIGHTS] = fields["weights"]
                 layer["eps"] = ops.f32(layer["eps"])
                 return ops.without_defaults(layer, eps=1e-5, affine=True), [x]
+            if kind == "layernorm":  # written out before opset 17
+                return _layernorm(*first, self.shapes_of.get(first[0])), [first[0]]
             return {"type": kind}, [first if isinstance(first, str) else first.input[0]]
         converter = ops.find(node.op_type, self.opset)
         if converter is None:
@@ -402,6 +412,28 @@ class _Conversion:
             return
         if last["name"] != name:
             raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def _layernorm(x: str, fields: dict, shape) -> dict:
+    """nn.LayerNorm over x's trailing axes, from the written-out pattern's fields."""
+    if shape is None:
+        raise ops.NotConvertible("LayerNorm written out, on an input of unknown shape")
+    rank = len(shape)
+    axes = sorted(int(a) % rank for a in fields["axes"])
+    if axes != list(range(rank - len(axes), rank)) or axes[0] == 0:
+        raise ops.NotConvertible(f"a LayerNorm over axes {fields['axes']}, not the trailing ones")
+    normalized = [int(d) for d in shape[axes[0]:]]
+    weight, bias = fields["weight"], fields["bias"]
+    layer = {"type": "layernorm", "normalized_shape": normalized[0] if len(normalized) == 1
+             else normalized, "eps": ops.f32(fields["eps"])}
+    if weight is None:
+        layer["elementwise_affine"] = False
+    else:
+        layer[ops.WEIGHTS] = {"weight": np.broadcast_to(weight, normalized).copy()}
+        layer["bias"] = bias is not None
+        if bias is not None:
+            layer[ops.WEIGHTS]["bias"] = np.broadcast_to(bias, normalized).copy()
+    return ops.without_defaults(layer, eps=1e-5, bias=True)
 
 
 def _array(tensor, source: str) -> np.ndarray:

@@ -5,8 +5,10 @@ map (torchvision's and timm's LayerNorm2d: permute, F.layer_norm, permute back) 
 Transpose, LayerNormalization(axis -1), Transpose: `layernorm2d`. Before opset 18 (and 21
 for a per-channel scale) it writes nn.GroupNorm as Reshape to (N, G, -1),
 InstanceNormalization with a scale of ones and a bias of zeros, Reshape back to Shape(x),
-Mul by the weight, Add the bias: `groupnorm`. (MatMul + Add -> linear and x * Sigmoid(x) ->
-silu are found as the conversion meets them, in onnx_import.py.)"""
+Mul by the weight, Add the bias: `groupnorm`. Before opset 17 it writes nn.LayerNorm out:
+ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, then Mul by the weight and Add the
+bias: `layernorm`. (MatMul + Add -> linear and x * Sigmoid(x) -> silu are found as the
+conversion meets them, in onnx_import.py.)"""
 
 from __future__ import annotations
 
@@ -142,6 +144,70 @@ def find_groupnorm(nodes, consts: dict, stored: set) -> dict[int, tuple[str, dic
             fields["affine"] = False
         found[last] = (x, fields, inner)
     return found
+
+
+def find_layernorm(nodes, consts: dict) -> dict[int, tuple[str, dict, list[int]]]:
+    """Index of the pattern's last node -> (the input x, {"axes", "eps", "weight", "bias"},
+    the indices of the other nodes), for nn.LayerNorm as PyTorch writes it before opset 17.
+    The axes are as written (negative or not); the conversion checks they are the trailing
+    ones against x's rank."""
+    users: dict[str, list[int]] = {}
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            users.setdefault(name, []).append(index)
+
+    def user(name: str, op: str, only: bool = True) -> int | None:
+        found = [i for i in users.get(name, []) if nodes[i].op_type == op]
+        return found[0] if len(found) == 1 and (not only or len(users[name]) == 1) else None
+
+    found = {}
+    for index, node in enumerate(nodes):
+        if node.op_type != "ReduceMean" or len(node.input) != 1 or _attr(node, "keepdims", 1) != 1:
+            continue
+        axes, x = _attr(node, "axes", None), node.input[0]
+        centre = user(node.output[0], "Sub")
+        if not axes or centre is None or list(nodes[centre].input) != [x, node.output[0]]:
+            continue
+        d = nodes[centre].output[0]
+        if len(users.get(d, [])) != 2:
+            continue
+        square, divide = user(d, "Pow", only=False), user(d, "Div", only=False)
+        if square is None or divide is None or not _is(consts, nodes[square].input[1], 2.0):
+            continue
+        var = user(nodes[square].output[0], "ReduceMean")
+        if var is None or _attr(nodes[var], "axes", None) != axes or len(nodes[var].input) != 1:
+            continue
+        add = user(nodes[var].output[0], "Add")
+        other = [i for i in nodes[add].input if i != nodes[var].output[0]] if add is not None else []
+        eps = consts.get(other[0]) if len(other) == 1 else None
+        if eps is None or np.size(eps) != 1:
+            continue
+        root = user(nodes[add].output[0], "Sqrt")
+        if root is None or list(nodes[divide].input) != [d, nodes[root].output[0]] or \
+                user(nodes[root].output[0], "Div") != divide:
+            continue
+        inner, last, fields = [index, centre, square, var, add, root], divide, \
+            {"axes": list(axes), "eps": float(np.ravel(eps)[0]), "weight": None, "bias": None}
+        mul = user(nodes[divide].output[0], "Mul")
+        weight = _other_const(nodes, mul, nodes[divide].output[0], consts)
+        if weight is not None:
+            inner.append(divide)
+            last, fields["weight"] = mul, weight
+            plus = user(nodes[mul].output[0], "Add")
+            bias = _other_const(nodes, plus, nodes[mul].output[0], consts)
+            if bias is not None:
+                inner.append(mul)
+                last, fields["bias"] = plus, bias
+        found[last] = (x, fields, inner)
+    return found
+
+
+def _other_const(nodes, index, x: str, consts: dict):
+    if index is None:
+        return None
+    other = [name for name in nodes[index].input if name != x]
+    return np.asarray(consts[other[0]], np.float32) if len(other) == 1 and other[0] in consts \
+        else None
 
 
 def _channel_const(nodes, index, x: str, consts: dict, producer: dict):
