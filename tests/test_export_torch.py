@@ -130,6 +130,38 @@ CASES: dict[str, tuple[list, list]] = {
                           {"type": "concat", "inputs": ["r", "mul_2"]}]),
     "chunk": ([5, 4, 4], [{"type": "chunk", "name": "c", "chunks": 2},
                           {"type": "concat", "inputs": ["c.1", "c.0"]}]),
+    # kinds PyTorch has no module for: classes the file defines (torch_helpers.py)
+    "layer_scale": (C3, [{"type": "layer_scale"}]),
+    "channel_bias": ([4, 7], [{"type": "channel_bias"}]),
+    "scalar_affine": (C3, [{"type": "scalar_affine"}]),
+    "global_response_norm": ([5, 4, 6], [{"type": "global_response_norm"}]),
+    "blur_pool2d": (C3, [{"type": "blur_pool2d", "filt_size": 4, "stride": 2}]),
+    "coord_channels": ([2, 5, 6], [{"type": "coord_channels", "with_r": True}]),
+    "locally_connected1d": ([3, 9], [{"type": "locally_connected1d", "out_channels": 2,
+                                      "kernel_size": 3, "stride": 2, "padding": [[1, 2]]}]),
+    "locally_connected2d": ([2, 6, 5], [{"type": "locally_connected2d", "out_channels": 3,
+                                         "kernel_size": [3, 2], "padding": 1}]),
+    "locally_connected3d": ([2, 4, 4, 3], [{"type": "locally_connected3d", "out_channels": 2,
+                                            "kernel_size": 2, "bias": False}]),
+}
+
+VARIANTS: dict[str, tuple[list, list]] = {  # more forms of the kinds above
+    "layer_scale_torchvision": ([4, 5, 6], [{"type": "layer_scale", "name": "layer_scale",
+                                             "param": "", "keepdim": True}]),
+    "layer_scale_bare_flat": ([4, 5, 6], [{"type": "layer_scale", "param": ""}]),
+    "channel_bias_keepdim": ([4, 5, 6], [{"type": "channel_bias", "keepdim": True}]),
+    "scalar_affine_no_bias": (C3, [{"type": "scalar_affine", "bias": False}]),
+    "grn_channels_last": ([4, 5, 6], [{"type": "global_response_norm", "channels_last": True}]),
+    "blur_constant": (C3, [{"type": "blur_pool2d", "pad_mode": "constant", "stride": 1}]),
+    "coord_1d": ([2, 7], [{"type": "coord_channels"}]),
+    "std_conv": (C3, [{"type": "conv2d", "out_channels": 4, "kernel_size": 3,
+                       "weight_standardization": "std", "ws_eps": 1e-5}]),
+    "scaled_std_conv": (C3, [{"type": "conv2d", "out_channels": 4, "kernel_size": 3,
+                              "groups": 1, "stride": 2, "padding": 1, "bias": False,
+                              "weight_standardization": "scaled", "ws_gamma": 1.7}]),
+    "std_conv1d_same": ([3, 11], [{"type": "conv1d", "out_channels": 2, "kernel_size": 4,
+                                   "stride": 2, "padding": "same",
+                                   "weight_standardization": "std"}]),
 }
 
 
@@ -154,7 +186,11 @@ def saved_weights(spec) -> dict:
     weights = initial_weights(as_analysis(convcalc.check(spec)), 0)
     rng = np.random.default_rng(3)
     for key in weights:
-        if key.endswith("running_mean"):
+        value = np.asarray(weights[key])
+        if value.dtype.kind == "f" and value.size and np.all(value == value.flat[0]) and \
+                not key.endswith(("running_var", ".weight")):  # a constant fill would hide a
+            weights[key] = rng.normal(0, 0.5, value.shape).astype(np.float32)  # wrong axis
+        elif key.endswith("running_mean"):
             weights[key] = rng.normal(0, 0.3, weights[key].shape).astype(np.float32)
         elif key.endswith("running_var") or key.endswith(".weight") and weights[key].ndim == 1:
             weights[key] = rng.uniform(0.5, 1.5, weights[key].shape).astype(np.float32)
@@ -184,6 +220,25 @@ def test_kind_runs_as_convcalc_does(kind, tmp_path):
     assert_runs_alike(spec_of(kind), tmp_path, f"kind_{kind}")
 
 
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variant_runs_as_convcalc_does(name, tmp_path):
+    shape, layers = VARIANTS[name]
+    assert_runs_alike({"name": name, "input": shape, "layers": layers}, tmp_path, f"variant_{name}")
+
+
+def test_helper_classes_are_written_once_and_read_as_published():
+    """A file defines each helper class it uses once, and the bare torchvision parameter is
+    an nn.Parameter named as the layer (CNBlock.layer_scale), not a module."""
+    spec = {"name": "h", "input": [4, 6, 6], "layers": [
+        {"type": "layer_scale", "name": "a"}, {"type": "layer_scale", "name": "b"},
+        {"type": "layer_scale", "name": "layer_scale", "param": "", "keepdim": True},
+        {"type": "blur_pool2d", "name": "blur"}]}
+    text = export_pytorch(spec)
+    assert text.count("class LayerScale(nn.Module):") == 1
+    assert text.count("class BlurPool2d(nn.Module):") == 1 and "import math" in text
+    assert "self.layer_scale = nn.Parameter(torch.full((4, 1, 1), 1e-05))" in text
+
+
 def test_every_kind_exports_or_says_why():
     """A new kind fails here until it has an emitter (and a case above) or a stated reason."""
     for kind in REGISTRY:
@@ -194,8 +249,7 @@ def test_every_kind_exports_or_says_why():
 
 @pytest.mark.parametrize("kind", sorted(NOT_EXPORTED))
 def test_unexported_kind_is_one_line_naming_it(kind):
-    layer = {"coord_channels": {}, "blur_pool2d": {}, "global_response_norm": {},
-             "layer_scale": {}, "scalar_affine": {}}.get(kind)
+    layer = {}.get(kind)
     if layer is None:
         pytest.skip("needs a specific context (exercised by the table test)")
     spec = {"name": "k", "input": [3, 8, 8], "layers": [{"type": kind, "name": "it", **layer}]}
@@ -211,7 +265,7 @@ def test_every_module_written_is_one_the_importer_reads():
         text = export_pytorch(spec_of(kind))
         for used in set(__import__("re").findall(r"nn\.([A-Z]\w+)\(", text)):
             assert used in MODULES or used in ("Module", "Sequential", "ModuleList",
-                                               "ModuleDict"), (kind, used)
+                                               "ModuleDict", "Parameter"), (kind, used)
 
 
 def test_tf_same_stride_two_is_an_explicit_pad():
@@ -236,17 +290,7 @@ def test_spec_with_errors_is_one_line():
     assert "\n" not in str(err.value) and "has errors" in str(err.value)
 
 
-# Shipped specs the PyTorch export refuses today, and why (issue 10 is open for them): the test
-# below checks that each is still refused with that reason, so a fix shows up here.
-REFUSED = {"convnext_tiny.yaml": "layer_scale"}
-RUNNABLE = sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in REFUSED)  # every one runs on a .npy
-
-
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_known_refusals_are_one_line_naming_the_kind(name):
-    with pytest.raises(ExportError) as caught:
-        export_pytorch(SPECS / name)
-    assert REFUSED[name] in str(caught.value)
+RUNNABLE = sorted(p.name for p in SPECS.glob("*.yaml"))  # every shipped spec exports and runs
 FAST = ["yolov3_tiny.yaml", "edges.yaml", "dcgan_generator.yaml", "lenet5.yaml"]  # under ~5 s
 FAST_RUN = ["mobilenet_v2.yaml", "edges.yaml", "dcgan_generator.yaml", "lenet5.yaml"]
 
@@ -365,6 +409,27 @@ def test_round_trip_through_import(name, tmp_path):
     round_trip(name, tmp_path)
 
 
+HELPER_KINDS = ["layer_scale", "channel_bias", "scalar_affine", "global_response_norm",
+                "blur_pool2d", "coord_channels", "locally_connected1d", "locally_connected2d",
+                "locally_connected3d", "layernorm2d"]
+
+
+@pytest.mark.parametrize("name", HELPER_KINDS + sorted(VARIANTS))
+def test_helper_classes_import_back_as_their_kind(name, tmp_path):
+    """The classes an exported file defines are one layer each again through `convcalc
+    import` (their convcalc_kind), with the same figures and names."""
+    shape, layers = CASES[name] if name in CASES else VARIANTS[name]
+    first = {"type": f"conv{len(shape) - 1}d", "out_channels": shape[0], "kernel_size": 1}
+    layers = [{"name": f"l{i}", **layer} for i, layer in enumerate([first, *layers])]
+    spec = {"name": name, "input": shape, "layers": layers}
+    round_trip(spec, tmp_path)
+    from convcalc.interop.torch_import import import_module
+    module = load(export_pytorch(spec), tmp_path / f"back_{name}.py")
+    imported = import_module(module.Net().eval(), tuple(shape), f"{name}:Net")
+    kinds = [layer["type"] for layer in imported.spec["layers"] if layer["type"] != "pad"]
+    assert kinds == [layer["type"] for layer in layers], imported.spec["layers"]  # TF SAME: a pad
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(RUNNABLE) - set(FAST)))
 def test_round_trip_through_import_zoo(name, tmp_path):
@@ -436,11 +501,12 @@ def test_cli_writes_the_file(tmp_path):
 
 def test_cli_refusals_are_one_line_and_write_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("input: [2, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
-                   "  - {type: layer_scale, name: scale}\n")
+    bad.write_text("input: [2, 9, 9]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+                   "  - {type: avgpool2d, name: pool, kernel_size: 2, padding: same, "
+                   "count_include_pad: false}\n")
     out = tmp_path / "bad.py"
     result = cli("export", bad, "--to", "pytorch", "-o", out)
-    assert result.returncode == 1 and "layer scale" in result.stderr and "layer_scale" in result.stderr
+    assert result.returncode == 1 and "layer pool" in result.stderr and "avgpool2d" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not out.exists()
     assert cli("export", bad, "--to", "pytorch", "-o", out, "--opset", "13").returncode == 2

@@ -899,9 +899,14 @@ def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPS
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    newest = onnx.defs.onnx_opset_version()
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is too old: convcalc writes opset {MIN_OPSET} or newer",
                           f"use --opset {DEFAULT_OPSET}")
+    if opset > newest:  # a model claiming an opset no runtime defines
+        raise ExportError(f"opset {opset} does not exist: the installed onnx {onnx.__version__} "
+                          f"knows opsets up to {newest}", f"use --opset {DEFAULT_OPSET} "
+                          f"(any of {MIN_OPSET} to {newest})")
     graph = report.graph
     shapes = {layer.name: tuple(layer.output_shape) for layer in report.layers}
     b = Builder(opset, dict(weights), shapes)

@@ -126,9 +126,6 @@ def padded(x: str, pads: tuple, mode: str = "constant", value: float = 0.0) -> s
 
 def _conv(site: Site) -> Emitted:
     layer, n = site.layer, site.rank
-    if layer.weight_standardization != "none":
-        raise NotExportable(f"weight_standardization {layer.weight_standardization} (timm's "
-                            "StdConv; PyTorch has no module for it)")
     pads, x = layer.padding, site.x
     padding: Any = 0
     if pads == "same" and all(s == 1 for s in layer.stride):
@@ -141,13 +138,20 @@ def _conv(site: Site) -> Emitted:
         if extra is not None:
             mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
             x = padded(x, extra, mode)
-    ctor = module(f"nn.Conv{n}d", site.in_shapes[0][0], layer.out_channels,
-                  compact(layer.kernel_size),
-                  defaults={"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
-                            "padding_mode": "zeros"},
-                  stride=compact(layer.stride), padding=padding, dilation=compact(layer.dilation),
-                  groups=layer.groups, bias=layer.bias, padding_mode=layer.padding_mode)
+    options = dict(stride=compact(layer.stride), padding=padding, dilation=compact(layer.dilation),
+                   groups=layer.groups, bias=layer.bias, padding_mode=layer.padding_mode)
+    defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
+                "padding_mode": "zeros", "eps": 1e-6, "scaled": False, "gamma": 1.0}
+    callee, helpers = f"nn.Conv{n}d", ()
+    if layer.weight_standardization != "none":  # timm's StdConv / ScaledStdConv
+        callee = f"StdConv{n}d"
+        helpers = (callee,)
+        options.update(eps=layer.ws_eps, scaled=layer.weight_standardization == "scaled",
+                       gamma=layer.ws_gamma)
+    ctor = module(callee, site.in_shapes[0][0], layer.out_channels, compact(layer.kernel_size),
+                  defaults=defaults, **options)
     emitted = call(site, ctor, x=x)
+    emitted.helpers = helpers
     if layer.weights is not None:
         emitted.setup.append(f"{{m}}.weight.data[:] = torch.tensor({_kernel(layer.weights)})")
     return emitted
@@ -282,13 +286,14 @@ def _layernorm(site: Site) -> Emitted:
 
 
 def _layernorm2d(site: Site) -> Emitted:
-    """nn.LayerNorm over the channels of every position: channels last, then back."""
-    layer, n = site.layer, site.rank
-    last = (0, *range(2, n + 2), 1)
-    back = (0, n + 1, *range(1, n + 1))
-    ctor = module("nn.LayerNorm", site.in_shapes[0][0], eps=layer.eps,
+    """nn.LayerNorm over the channels of every position (channels last, then back): the
+    file's LayerNorm2d class, torchvision's, so that a Sequential holds it as one call."""
+    layer = site.layer
+    ctor = module("LayerNorm2d", site.in_shapes[0][0], eps=layer.eps,
                   defaults={"elementwise_affine": True}, elementwise_affine=layer.affine)
-    return Emitted(ctor, f"{{m}}({site.x}.permute{last}).permute{back}")
+    emitted = call(site, ctor)
+    emitted.helpers = ("LayerNorm2d",)
+    return emitted
 
 
 def _linear(site: Site) -> Emitted:
@@ -441,7 +446,71 @@ def _parts(site: Site) -> Emitted:
     return Emitted(None, f"torch.split({site.x}, {size!r}, dim={layer.dim})")
 
 
+# -- the kinds PyTorch has no module for: classes the file defines (torch_helpers.py) ----------
+
+def _helper(site: Site, callee: str, *args: Any, defaults: dict | None = None,
+            **kwargs: Any) -> Emitted:
+    emitted = call(site, module(callee, *args, defaults=defaults, **kwargs))
+    emitted.helpers = (callee,)
+    return emitted
+
+
+def _per_channel(callee: str, fill: Callable[[Any], float], default_name: str, op: str):
+    """layer_scale (x * gamma) and channel_bias (x + bias): a helper module, or with
+    `param: ""` a bare nn.Parameter named as the layer (torchvision's CNBlock.layer_scale)."""
+    def emit(site: Site) -> Emitted:
+        layer, c = site.layer, site.in_shapes[0][0]
+        if layer.param == "":
+            shape = (c, *(1,) * site.rank) if layer.keepdim else (c,)
+            value = Ctor("nn.Parameter", (Code(f"torch.full({shape}, {fill(layer)!r})"),))
+            view = "" if layer.keepdim or site.rank == 0 else f".reshape(-1{', 1' * site.rank})"
+            return Emitted(value, f"{site.x} {op} {{m}}{view}")
+        options = {"keepdim": layer.keepdim, "ndim": site.rank, "name": layer.param}
+        if callee == "LayerScale":
+            options["init_values"] = layer.init_values
+        return _helper(site, callee, c, defaults={"init_values": 1e-5, "keepdim": False,
+                                                  "ndim": 2, "name": default_name}, **options)
+    return emit
+
+
+def _scalar_affine(site: Site) -> Emitted:
+    layer = site.layer
+    return _helper(site, "ScalarAffine", defaults={"bias": True, "weight_init": 1.0, "bias_init": 0.0},
+                   bias=layer.bias, weight_init=layer.weight_init, bias_init=layer.bias_init)
+
+
+def _grn(site: Site) -> Emitted:
+    layer = site.layer
+    dim = site.in_shapes[0][-1] if layer.channels_last else site.in_shapes[0][0]
+    return _helper(site, "GlobalResponseNorm", dim, defaults={"eps": 1e-6, "channels_last": False},
+                   eps=layer.eps, channels_last=layer.channels_last)
+
+
+def _blur_pool(site: Site) -> Emitted:
+    layer = site.layer
+    return _helper(site, "BlurPool2d", site.in_shapes[0][0],
+                   defaults={"filt_size": 3, "stride": 2, "pad_mode": "reflect"},
+                   filt_size=layer.filt_size, stride=layer.stride, pad_mode=layer.pad_mode)
+
+
+def _coord_channels(site: Site) -> Emitted:
+    return _helper(site, "CoordChannels", defaults={"with_r": False}, with_r=site.layer.with_r)
+
+
+def _locally_connected(site: Site) -> Emitted:
+    layer = site.layer
+    pads = layer.geometry(site.in_shapes[0][1:])[0] if hasattr(layer, "geometry") else layer.padding
+    return _helper(site, "LocallyConnected", site.in_shapes[0][0], layer.out_channels,
+                   tuple(layer.kernel_size), tuple(layer.stride), torch_pads(pads),
+                   tuple(site.out_shape[1:]), defaults={"bias": True}, bias=layer.bias)
+
+
 EMITTERS: dict[str, Callable[[Site], Emitted]] = {
+    "layer_scale": _per_channel("LayerScale", lambda layer: layer.init_values, "gamma", "*"),
+    "channel_bias": _per_channel("ChannelBias", lambda layer: 0.0, "bias", "+"),
+    "scalar_affine": _scalar_affine, "global_response_norm": _grn, "blur_pool2d": _blur_pool,
+    "coord_channels": _coord_channels,
+    **{f"locally_connected{n}d": _locally_connected for n in (1, 2, 3)},
     "split": _parts, "chunk": _parts,
     **{f"conv{n}d": _conv for n in (1, 2, 3)},
     **{f"conv_transpose{n}d": _conv_transpose for n in (1, 2, 3)},
@@ -482,17 +551,8 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
 """Layer kind -> emitter(site). Kinds missing here are in NOT_EXPORTED with the reason."""
 
 NOT_EXPORTED: dict[str, str] = {
-    **{f"locally_connected{n}d": "PyTorch has no locally-connected module (unshared weights)"
-       for n in (1, 2, 3)},
     **{f"max_unpool{n}d": "the indices of a max-pool are a second output; not written yet"
        for n in (1, 2, 3)},
-    "coord_channels": "PyTorch has no CoordConv module; not written yet",
-    "blur_pool2d": "PyTorch has no blur-pool module (timm's BlurPool2d); not written yet",
-    "global_response_norm": "PyTorch has no GRN module (timm's GlobalResponseNorm); not "
-                            "written yet",
-    "layer_scale": "PyTorch has no LayerScale module; not written yet",
-    "channel_bias": "PyTorch has no per-channel bias module; not written yet",
-    "scalar_affine": "PyTorch has no scalar-affine module; not written yet",
 }
 """Layer kind -> why it does not export (one line)."""
 

@@ -83,10 +83,10 @@ class Writer:
         for node in self.graph.nodes:
             for value in node.inputs:
                 self.consumers.setdefault(value, []).append(node.name)
+        self.helpers: set[str] = set()  # classes of torch_helpers the file defines
         self.emitted = self._emit_all()
         self.root = self._tree()
         self.drafts: list[Draft] = []
-        self.helpers: set[str] = set()
 
     # -- layers and the tree ------------------------------------------------------------------
     def _emit_all(self) -> dict[str, Emitted]:
@@ -97,6 +97,7 @@ class Writer:
                         {p: self.shapes[r] for p, r in node.refs.items()})
             try:
                 out[node.name] = emit(site)
+                self.helpers.update(out[node.name].helpers)
             except NotExportable as err:
                 failed.append(f"{node.name} ({err})" if str(err).startswith(node.type)
                               else f"{node.name} ({node.type}: {err})")
@@ -414,10 +415,14 @@ class Writer:
         size = "x".join(map(str, self.input_shape))
         body.append(_class("Net", f"{self.name}: takes a batch of {list(self.input_shape)} "
                            "(N, C, ...)", "self", net_entries, net_setup, ["x"], net_forward))
+        from convcalc.interop.torch_helpers import HELPERS
+        body = [HELPERS[name].strip() + "\n" for name in sorted(self.helpers)] + body
         text = "\n\n".join(body)
         imports = ["import torch", "from torch import nn"]
         if "F." in text:
             imports.append("import torch.nn.functional as F")
+        if "math." in text:
+            imports.insert(0, "import math\n")
         header = (f'"""{self.name}, written by `convcalc export --to pytorch` from {self.file}.\n\n'
                   f"Net().state_dict() has the keys and shapes that `convcalc run --save-weights` "
                   f"writes,\nso Net().load_state_dict(...) takes those weights. Input: "

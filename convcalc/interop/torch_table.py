@@ -306,9 +306,46 @@ THIRD_PARTY: dict[str, Callable] = {
 permutes around F.layer_norm: one layernorm2d layer, as a person writes it)."""
 
 
+def _from_pads(pads) -> list[list[int]]:
+    """F.pad's order (last axis first, before/after) -> (before, after) per axis."""
+    pairs = [list(pads[i:i + 2]) for i in range(0, len(pads), 2)]
+    return pairs[::-1]
+
+
+EXPORTED: dict[str, Callable] = {
+    "layernorm2d": _layernorm2d, "global_response_norm": _global_response_norm,
+    "layer_scale": lambda m, call: without_defaults(
+        {"type": "layer_scale", "param": m.name, "keepdim": getattr(m, m.name).dim() > 1},
+        param="gamma", keepdim=False),
+    "channel_bias": lambda m, call: without_defaults(
+        {"type": "channel_bias", "param": m.name, "keepdim": getattr(m, m.name).dim() > 1},
+        param="bias", keepdim=False),
+    "scalar_affine": lambda m, call: without_defaults(
+        {"type": "scalar_affine", "bias": m.bias is not None}, bias=True),
+    "blur_pool2d": lambda m, call: without_defaults(
+        {"type": "blur_pool2d", "filt_size": m.filt_size, "stride": m.stride,
+         "pad_mode": m.pad_mode}, filt_size=3, stride=2, pad_mode="reflect"),
+    "coord_channels": lambda m, call: without_defaults(
+        {"type": "coord_channels", "with_r": m.with_r}, with_r=False),
+    "locally_connected": lambda m, call: without_defaults(
+        {"type": f"locally_connected{len(m.kernel_size)}d", "out_channels": m.out_channels,
+         "kernel_size": compact(list(m.kernel_size)), "stride": compact(list(m.stride)),
+         "padding": _from_pads(m.padding), "bias": m.bias is not None}, stride=1, bias=True),
+    "std_conv": lambda m, call: {
+        **_conv(m, call), "weight_standardization": "scaled" if m.scale is not None else "std",
+        **without_defaults({"ws_eps": m.eps, "ws_gamma": m.gamma}, ws_eps=1e-6, ws_gamma=1.0)},
+}
+"""The classes `convcalc export --to pytorch` writes into a file (torch_helpers.py), by
+their `convcalc_kind`: the way back of the export, one layer each."""
+
+
 def module_converter(module) -> Callable | None:
-    """The converter of an nn module of exactly a class in the tables, else None."""
+    """The converter of an nn module of exactly a class in the tables (or a class that
+    convcalc's export wrote), else None."""
     cls = type(module)
+    kind = cls.__dict__.get("convcalc_kind")
+    if isinstance(kind, str):
+        return EXPORTED.get(kind)
     if cls.__module__.startswith("torch.nn."):
         return MODULES.get(cls.__name__)
     return THIRD_PARTY.get(f"{cls.__module__}.{cls.__qualname__}")
