@@ -207,6 +207,11 @@ def test_cli_graph_writes_each_format(tmp_path):
         assert out.read_text().startswith(start)
     done = run_cli("graph", spec, "--format", "mermaid")
     assert done.stdout.startswith("flowchart TB")
+    done = run_cli("graph", spec, "-o", tmp_path / "net.png")  # not SVG under a bitmap's name
+    assert done.returncode == 2 and ".png" in done.stderr and "--format" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "net.png").exists()
+    done = run_cli("graph", spec, "-o", tmp_path / "net")
+    assert done.returncode == 0 and (tmp_path / "net").read_text().startswith("<svg")
 
 
 def test_cli_graph_errors(tmp_path):

@@ -79,8 +79,17 @@ def graph(
     still written)."""
     from convcalc.picture import graph_text
 
-    chosen = format.value if format else SUFFIX_FORMAT.get(out.suffix.lower(), "svg") \
-        if out else "svg"
+    suffix = out.suffix.lower() if out else ""
+    if out is not None and source != "-":
+        from convcalc.files import refuse_target
+        problem = refuse_target(out, "--out", (source,))
+        if problem:  # the spec itself, first: that is the mistake to name
+            fail_usage(problem)
+    if format is None and suffix and suffix not in SUFFIX_FORMAT:  # never a misnamed file
+        fail_usage(f"graph writes SVG (.svg), Graphviz (.dot, .gv) or Mermaid (.mmd, .mermaid, "
+                   f".md), not {suffix}: name -o so, or give --format (a bitmap: convert the "
+                   "SVG, e.g. rsvg-convert -o graph.png graph.svg)")
+    chosen = format.value if format else SUFFIX_FORMAT.get(suffix, "svg")
     report, _ = _analysed(source, input)
     text = graph_text(report, chosen, depth)
     if out is not None and out.suffix.lower() == ".md" and chosen == "mermaid":

@@ -82,8 +82,11 @@ class FittedTable:
         else:
             yield self._table(kept)
         if dropped:
-            yield Text(f"not shown at {options.max_width} columns: {', '.join(dropped)} "
-                       f"({self.how_to_see})", style="dim")
+            import textwrap
+            note = (f"not shown at {options.max_width} columns: {', '.join(dropped)} "
+                    f"({self.how_to_see})")
+            for line in textwrap.wrap(note, max(options.max_width, 40)):
+                yield Text(line, style="dim")
 
     def _records(self):
         """The last resort for very long cells: a row as lines 'header: value', folded."""

@@ -110,9 +110,8 @@ def render_table(report: Report, view: View = View()):
     for row in cells:
         table.add_row(*map(Literal, row))
     if report.layers:
-        summary = [Text.assemble((f"{key:<13}", "bold"), value)
-                   for key, value in _summary(report, view.units)]
-        parts = [table, *_view_note(report, view, depth, len(cells)), *summary]
+        parts = [table, *_view_note(report, view, depth, len(cells)),
+                 _Summary(_summary(report, view.units))]
     else:
         parts = [Text(f"{title}: no layer could be analysed", style="bold")]
     for d in report.diagnostics:
@@ -130,6 +129,26 @@ def render_table(report: Report, view: View = View()):
         verdict += " (--verbose lists the infos)"
     parts.append(Text(verdict, style="bold green" if report.ok else "bold red"))
     return Group(*parts)
+
+
+class _Summary:
+    """`label        value` lines whose values wrap at word boundaries under themselves when
+    the terminal is narrower than a line (the console itself does not wrap: soft_wrap)."""
+
+    def __init__(self, lines: list[tuple[str, str]]):
+        self.lines = lines
+
+    def __rich_console__(self, console, options):
+        import textwrap
+
+        from rich.text import Text
+        room = options.max_width - 13
+        for key, value in self.lines:
+            parts = textwrap.wrap(value, room, break_long_words=False, break_on_hyphens=False) \
+                if room >= 24 and len(value) > room else [value]
+            yield Text.assemble((f"{key:<13}", "bold"), parts[0])
+            for part in parts[1:]:
+                yield Text(" " * 13 + part)
 
 
 def _view_note(report, view: View, depth, shown: int):
