@@ -385,3 +385,45 @@ def export_pytorch(source: SourceLike, *, input: InputLike = None) -> str:
     with no exact PyTorch form. torch is not needed to write the file."""
     from convcalc.interop.torch_export import export_pytorch as write
     return write(source, input=input)
+
+
+def dataset_stats(source: str | os.PathLike, inputs: Sequence[str | os.PathLike], *,
+                  weights: str | os.PathLike | None = None, seed: int = 0,
+                  batch_size: int = 1, resize: tuple[int, int] | None = None,
+                  normalize: str | None = None, jobs: int = 1, dask: Any = None):
+    """Every layer's output statistics over a set of inputs (images, folders of them, .npy
+    arrays): a convcalc.executor.dataset.DatasetStats (per layer: count, min, max, mean,
+    std, non-finite count, a histogram on fixed edges; `.to_dict()` for json), as `convcalc
+    run --stats` gives. `jobs` > 1 splits the set over processes; `dask` (a scheduler
+    address or a dask.distributed Client) over a cluster. The result does not depend on the
+    split. `source` and `weights` are files: every worker reads them (the same seed draws
+    the same weights). Raises RunError (one line) when the run cannot start."""
+    from convcalc.executor.dataset import (Shard, merge_results, run_dask, run_processes,
+                                           run_shard, shards)
+    from convcalc.executor.images import list_inputs
+    from pathlib import Path
+    files = [str(os.path.abspath(f)) for f in list_inputs([Path(p) for p in inputs])]
+    base = Shard(os.path.abspath(source), files, os.path.abspath(weights) if weights else None,
+                 seed, tuple(resize) if resize else None, batch_size, normalize)
+    if dask is not None:
+        results = run_dask(shards(base, files, max(jobs, 2)), dask)
+    elif jobs > 1:
+        results = run_processes(shards(base, files, jobs), jobs)
+    else:
+        results = [run_shard(base)]
+    return merge_results(results)[1]
+
+
+def dataset_stats_bag(source: str | os.PathLike, paths, *, weights: str | os.PathLike | None = None,
+                      seed: int = 0, batch_size: int = 1, resize: tuple[int, int] | None = None,
+                      normalize: str | None = None):
+    """dataset_stats over a dask.bag of input paths: each partition is one task (run where
+    Dask puts it), and the statistics are merged as they come back. Computes the bag."""
+    from convcalc.executor.dataset import Shard, merge_results, run_shard
+    base = Shard(os.path.abspath(source), [], os.path.abspath(weights) if weights else None,
+                 seed, tuple(resize) if resize else None, batch_size, normalize)
+
+    def partition(part):
+        from dataclasses import replace
+        return [run_shard(replace(base, files=[os.path.abspath(str(p)) for p in part]))]
+    return merge_results(list(paths.map_partitions(partition).compute()))[1]

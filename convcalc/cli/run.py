@@ -70,6 +70,14 @@ def run(
                                                   help="imagenet: subtract mean, divide by std"),
     save_layer: List[str] = typer.Option([], "--save-layer", help="also save this layer's "
                                          "output (repeatable)"),
+    stats: bool = typer.Option(False, "--stats", help="per-layer statistics of the whole input "
+                               "set: count, min, max, mean, std, non-finite values, |x| "
+                               "quantile bounds (json adds the histograms)"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="run the inputs on N processes "
+                             "(statistics merged exactly)"),
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS", help="run the "
+                                       "inputs as tasks of a Dask cluster (tcp://host:8786); "
+                                       "needs convcalc[dask]"),
 ) -> None:
     """Run the network forward on images with NumPy: per layer the predicted and produced
     shapes, time and value range. Exit 1 if a shape differs from the analysis."""
@@ -90,22 +98,69 @@ def run(
                                 (spec, *inputs, *([weights] if weights else [])))
         if problem:
             fail_usage(problem)
-    session = None
+    parallel = jobs > 1 or dask is not None
+    if parallel and (out is not None or save_layer):
+        fail_usage("--out and --save-layer write files per input, in this process: not with "
+                   "--jobs or --dask (which gather statistics)")
+    session = dataset = None
     try:
         with np_quiet():
             session = Session.start(spec, weights, seed, save_layer, limit)
             if save_weights is not None:
                 session.save_weights(save_weights)
-            groups = session.run_all(inputs, size, batch_size,
-                                     normalize.value if normalize else None, verify, out,
-                                     _progress)
+            if parallel:
+                groups, dataset = _parallel(session, spec, inputs, weights, seed, size,
+                                            batch_size, normalize, verify, limit, jobs, dask)
+            else:
+                from convcalc.executor.dataset import DatasetStats
+                dataset = DatasetStats() if stats else None
+                groups = session.run_all(inputs, size, batch_size,
+                                         normalize.value if normalize else None, verify, out,
+                                         _progress, stats=dataset)
     except (RunError, WeightsError, ImageError) as err:
         fail_usage(str(err) + (f" (hint: {err.hint})" if err.hint else "") + _wrote(session))
     except OSError as err:
         fail_usage(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}"
                    + _wrote(session))
-    _print(session, groups, format, verify)
+    _print(session, groups, format, verify, dataset if (stats or format == RunFormat.json)
+           else None)
     _finish(session, groups, verify)
+
+
+def _parallel(session, spec, inputs, weights, seed, size, batch_size, normalize, verify, limit,
+              jobs: int, dask: Optional[str]):
+    """The inputs split over processes or a Dask cluster (executor/dataset.py); the groups
+    and statistics merged. Each worker draws the same seeded weights (or reads --weights)."""
+    from convcalc.executor.dataset import Shard, merge_results, run_dask, run_processes, shards
+    from convcalc.executor.images import list_inputs
+    from convcalc.executor.session import Group
+    files = [str(Path(f).resolve()) for f in list_inputs(inputs)]
+    base = Shard(str(spec.resolve()), [], str(weights.resolve()) if weights else None, seed,
+                 size, batch_size, normalize.value if normalize else None, verify, limit)
+    if dask is not None:
+        try:
+            results = run_dask(shards(base, files, max(jobs, 2 * _dask_workers(dask))), dask)
+        except ImportError:
+            fail_usage("--dask needs dask and distributed: pip install 'convcalc[dask]'")
+        except (OSError, TimeoutError) as err:
+            fail_usage(f"--dask {dask}: cannot reach the scheduler: {err}")
+    else:
+        results = run_processes(shards(base, files, jobs), jobs)
+    parts, dataset, failed = merge_results(results)
+    session.failed = [(Path(p), why) for p, why in failed]
+    groups = [Group(p["input_shape"], None, p["images"], p["rows"], p["memory"], p["seconds"])
+              for p in parts]
+    return groups, dataset
+
+
+def _dask_workers(address: str) -> int:
+    """How many workers the scheduler has (to cut the set into twice as many tasks)."""
+    from dask.distributed import Client
+    try:
+        with Client(address, timeout="10s") as client:
+            return max(1, len(client.scheduler_info().get("workers", {})))
+    except (OSError, TimeoutError) as err:
+        fail_usage(f"--dask {address}: cannot reach the scheduler: {err}")
 
 
 def np_quiet():
@@ -149,6 +204,17 @@ def _finite(row) -> bool:
     return all(v is None or math.isfinite(v) for v in (row["min"], row["max"], _mean(row)))
 
 
+def _Rate():
+    """A progress column: images per second."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:.1f} images/s" if task.speed else "", style="cyan")
+    return Rate()
+
+
 class _progress:
     """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
 
@@ -158,8 +224,11 @@ class _progress:
     def __enter__(self):
         if sys.stderr.isatty() and self.total > 1:
             from rich.console import Console
-            from rich.progress import Progress
-            self.bar = Progress(console=Console(stderr=True), transient=True)
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+            self.bar = Progress(TextColumn("running"), BarColumn(), MofNCompleteColumn(),
+                                _Rate(), TimeRemainingColumn(), console=Console(stderr=True),
+                                transient=True)
             self.bar.start()
             task = self.bar.add_task("running", total=self.total)
             return lambda count: self.bar.advance(task, count)
@@ -172,16 +241,22 @@ class _progress:
 
 # -- output ----------------------------------------------------------------------------------
 
-def _print(session: Session, groups: list[Group], format: RunFormat, verify: bool) -> None:
+def _print(session: Session, groups: list[Group], format: RunFormat, verify: bool,
+           dataset=None) -> None:
     if format == RunFormat.json:
         import json
-        typer.echo(json.dumps(_json(session, groups, verify), indent=2))
+        found = _json(session, groups, verify)
+        if dataset is not None:
+            found["dataset"] = dataset.to_dict()
+        typer.echo(json.dumps(found, indent=2))
         return
     from rich.console import Console
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     for group in groups:
         console.print(_table(session, group, verify))
         console.print(_summary(group, verify))
+    if dataset is not None:
+        console.print(_stats_table(dataset))
     if session.written:
         console.print(f"wrote {len(session.written)} file(s): "
                       + ", ".join(str(p) for p in session.written[:4])
@@ -229,6 +304,27 @@ def _table(session: Session, group: Group, verify: bool):
         if verify:
             cells.append(_error_text(row["rel"]))
         table.add_row(*cells)
+    return table
+
+
+def _stats_table(dataset):
+    """Per layer over the whole input set (executor/dataset.py)."""
+    from rich import box
+    from rich.text import Text
+    from convcalc.render.fit import Column, FittedTable
+    headers = [("layer", "left", True, 0), ("values", "right", False, 5),
+               ("min", "right", False, 0), ("max", "right", False, 0),
+               ("mean", "right", False, 3), ("std", "right", False, 2),
+               ("|x| 99.9% <=", "right", False, 4), ("non-finite", "right", False, 1)]
+    table = FittedTable([Column(h, a, fold=f, drop=d) for h, a, f, d in headers], [], dict(
+        title=f"statistics over {dataset.inputs} input(s), every value of each layer's output",
+        title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False))
+    for name, found in dataset.layers.items():
+        bad = f"[bold red]{found.nonfinite:,}[/]" if found.nonfinite else "0"
+        table.add_row(Text(name), f"{found.count:,}", _number(found.minimum if found.count else None),
+                      _number(found.maximum if found.count else None),
+                      _number(found.mean if found.count else None), _number(found.std),
+                      _number(found.magnitude_below(0.999)), bad)
     return table
 
 

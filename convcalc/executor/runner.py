@@ -168,10 +168,11 @@ class Executor:
 
     # -- running ------------------------------------------------------------------------------
     def run(self, x: np.ndarray, report: Report | None = None, stats: bool = True,
-            check: Check | None = None) -> RunResult:
+            check: Check | None = None, observe=None) -> RunResult:
         """x: (N, *spatial, C) float32. `report`: the analysis at x's size (default: the
         spec's); `stats`: min/mean/max of every output; `check(step, inputs, refs, output)`
-        returns (absolute, relative) errors of a step's output (--verify)."""
+        returns (absolute, relative) errors of a step's output (--verify); `observe(name,
+        output)` sees every step's output (data-set statistics)."""
         report = report or self.report
         predicted = {layer.name: layer.output_shape for layer in report.layers}
         remaining = {name: len(users) for name, users in self.graph.consumers().items()}
@@ -192,6 +193,8 @@ class Executor:
             values[step.output] = out
             peak = max(peak, _live_bytes(values, sides))
             error = check(step, inputs, refs, out) if check else None
+            if observe is not None:
+                observe(step.output, out)
             rows.extend(self._rows(step, out, seconds, predicted, stats, error))
             del inputs, refs
             self._release(step, values, sides, remaining, final)

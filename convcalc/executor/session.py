@@ -39,22 +39,34 @@ class Group:
         return all(row["rel"] is None or row["rel"] <= TOLERANCE for row in self.rows.values())
 
     def merge(self, layers, count: int) -> None:
-        for layer in layers:
-            row = self.rows.setdefault(layer.name, {
-                "name": layer.name, "type": layer.type, "predicted": layer.predicted,
-                "produced": layer.produced, "ok": True, "seconds": 0.0, "min": None,
-                "mean_sum": 0.0, "count": 0, "max": None, "folded_into": layer.folded_into,
-                "abs": None, "rel": None})
-            row["ok"] = row["ok"] and layer.ok
-            row["seconds"] += layer.seconds
-            if layer.low is not None:
-                row["min"] = layer.low if row["min"] is None else min(row["min"], layer.low)
-                row["max"] = layer.high if row["max"] is None else max(row["max"], layer.high)
-                row["mean_sum"] += layer.mean * count
-                row["count"] += count
-            if layer.error is not None:
-                row["abs"] = max(row["abs"] or 0.0, layer.error[0])
-                row["rel"] = max(row["rel"] or 0.0, layer.error[1])
+        found = {layer.name: {
+            "name": layer.name, "type": layer.type, "predicted": layer.predicted,
+            "produced": layer.produced, "ok": layer.ok, "seconds": layer.seconds,
+            "min": layer.low, "mean_sum": layer.mean * count if layer.low is not None else 0.0,
+            "count": count if layer.low is not None else 0, "max": layer.high,
+            "folded_into": layer.folded_into, "abs": layer.error[0] if layer.error else None,
+            "rel": layer.error[1] if layer.error else None} for layer in layers}
+        self.rows = merge_rows(self.rows, found)
+
+
+def merge_rows(rows: dict, more: dict) -> dict:
+    """Per-layer rows of two runs (batches, processes) as one: shapes ok only if ok in both,
+    seconds added, min and max of both, means weighted by their counts, errors the larger."""
+    out = dict(rows)
+    for name, row in more.items():
+        mine = out.get(name)
+        if mine is None:
+            out[name] = dict(row)
+            continue
+        mine = out[name] = dict(mine)
+        mine["ok"] = mine["ok"] and row["ok"]
+        mine["seconds"] += row["seconds"]
+        for key, pick in (("min", min), ("max", max), ("abs", max), ("rel", max)):
+            if row[key] is not None:
+                mine[key] = row[key] if mine[key] is None else pick(mine[key], row[key])
+        mine["mean_sum"] += row["mean_sum"]
+        mine["count"] += row["count"]
+    return out
 
 
 class Session:
@@ -104,9 +116,10 @@ class Session:
         return self.reports[shape]
 
     def run_all(self, paths: list[Path], size, batch_size: int, normalize: str | None,
-                verify: bool, out: Path | None, progress=None) -> list[Group]:
+                verify: bool, out: Path | None, progress=None, stats=None) -> list[Group]:
         """Run every input in batches of one size; `progress(total)` returns a context
-        manager yielding `advance(count)` (the CLI's progress bar)."""
+        manager yielding `advance(count)` (the CLI's progress bar); `stats`, a
+        dataset.DatasetStats, gathers every layer's values over the set."""
         from convcalc.executor.images import list_inputs
         from convcalc.executor.runner import check_memory, default_max_memory
         from convcalc.executor.verify import verifier
@@ -128,7 +141,10 @@ class Session:
                 group = groups.get(shape) or groups.setdefault(shape, Group(shape, report))
                 group.memory = max(group.memory, check_memory(report, len(batch), self.weights,
                                                               limit))
-                result = self.executor.run(batch, report, check=check)
+                result = self.executor.run(batch, report, check=check,
+                                           observe=stats.observe if stats is not None else None)
+                if stats is not None:
+                    stats.inputs += len(batch)
                 group.images.extend(str(n) for n in names)
                 group.merge(result.layers, len(batch))
                 group.seconds += sum(layer.seconds for layer in result.layers)
