@@ -48,7 +48,7 @@ def _level_edge(k: int) -> float:
 def histogram(values: np.ndarray) -> np.ndarray:
     """Counts in the fixed bins of finite float values, by their exponent and top three
     mantissa bits (np.frexp: |x| = m 2^e, m in [0.5, 1)): O(n), no search."""
-    magnitude = np.abs(values, dtype=np.float64)
+    magnitude = np.abs(values)  # float32 stays float32: frexp is exact in either
     mantissa, exponent = np.frexp(magnitude)
     step = (mantissa * 2 - 1) * SUB
     level = (exponent.astype(np.int64) - 1 - LOW) * SUB + np.floor(step).astype(np.int64)
@@ -210,24 +210,40 @@ def shards(base: Shard, files: list[str], count: int) -> list[Shard]:
 
 
 def run_processes(parts: list[Shard], jobs: int) -> list[ShardResult]:
-    """The shards on `jobs` fresh processes (spawned: each sets its BLAS threads to
-    cores / jobs before NumPy starts, so that they do not fight over the cores)."""
+    """The shards on `jobs` worker processes, each with cores / jobs BLAS threads (so that
+    they do not fight over the cores; threadpoolctl). Forked where the platform forks (no
+    re-import of the caller's __main__: a script, a notebook or stdin works), else spawned."""
     import concurrent.futures
     import multiprocessing
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: threads for name in names})
+    from concurrent.futures.process import BrokenProcessPool
+
+    from convcalc.executor.runner import RunError
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     try:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context,
+                                                    initializer=_limit_threads,
+                                                    initargs=(threads,)) as pool:
             return list(pool.map(run_shard, parts))
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    except BrokenProcessPool:
+        raise RunError(f"a worker process of --jobs {jobs} died (out of memory, or killed)",
+                       "use fewer --jobs or a smaller --batch-size") from None
+
+
+def _limit_threads(threads: int) -> None:
+    """In a worker: BLAS (and OpenMP) thread pools of this many threads."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)  # for pools started later (a spawned worker's)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency; without it the pools keep their size
+        return
+    global _LIMITS
+    _LIMITS = threadpool_limits(threads)  # kept for the worker's life
+
+
+_LIMITS = None
 
 
 def run_dask(parts: list[Shard], address: Any) -> list[ShardResult]:
