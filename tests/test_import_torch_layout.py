@@ -103,3 +103,53 @@ def test_a_reshape_fixed_at_the_traced_size_is_said():
     assert any("1 reshape(s) hold sizes fixed at input 3x6x5 (view)" in n for n in notes), notes
     notes = import_module(Tokens(True).eval(), (3, 6, 5)).notes
     assert not any("reshape(s) hold sizes" in n for n in notes), notes
+
+
+class Unpooling(nn.Module):
+    """Both spellings of max-pool indices: the modules (MaxPool2d(return_indices=True),
+    MaxUnpool2d) and the functions (F.max_pool1d_with_indices through return_indices=True,
+    F.max_unpool1d with output_size=v.size(), N and C included, not the default 88)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.unpool = nn.MaxUnpool2d(3, stride=2, padding=1)
+
+    def forward(self, x):
+        y, where = self.pool(x)
+        up = self.unpool(self.conv(y), where, output_size=x.shape[2:])
+        v = x.flatten(2)
+        z, at = F.max_pool1d(v, 4, return_indices=True)
+        back = F.max_unpool1d(z * 2, at, 4, output_size=v.size()).unflatten(2, (9, 10))
+        return up + back
+
+
+def test_max_pool_indices_import_and_run_as_pytorch():
+    torch.manual_seed(0)
+    model = Unpooling().eval()
+    imported = import_module(model, (4, 9, 10))
+    layers = {layer["name"]: layer for layer in imported.spec["layers"]}
+    unpools = [layer for layer in layers.values() if layer["type"].startswith("max_unpool")]
+    assert [layer["indices"] for layer in unpools] == ["pool", "max_pool1d_with_indices"]
+    assert unpools[0]["output_size"] == [9, 10] and unpools[1]["output_size"] == [90]
+    report = analyze_text(to_yaml(imported.spec), "unpool")
+    assert report.ok
+    x = np.random.default_rng(0).standard_normal((2, 4, 9, 10)).astype(np.float32)
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x)).numpy()
+    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    result = Executor(report, weights).run(np.moveaxis(x, 1, -1).copy(), report)
+    assert result.ok
+    ours = np.moveaxis(result.output, -1, 1)
+    assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
+
+
+def test_indices_read_by_anything_but_an_unpool_are_refused():
+    class Peek(nn.Module):
+        def forward(self, x):
+            y, where = F.max_pool2d(x, 2, return_indices=True)
+            return y + where
+
+    with pytest.raises(Exception, match="reads the indices of max-pool max_pool2d_with_indices"):
+        import_module(Peek(), (3, 4, 4))

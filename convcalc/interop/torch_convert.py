@@ -10,6 +10,7 @@ collected, so that one error lists them all.
 
 from __future__ import annotations
 
+import inspect
 import operator
 import re
 from typing import Any
@@ -19,7 +20,14 @@ from convcalc.interop.spec_text import safe_name
 from convcalc.interop.torch_functions import METHODS, function_table
 from convcalc.interop.torch_layout import PARTS
 from convcalc.interop.torch_patterns import find_folds, overwritten_inputs
-from convcalc.interop.torch_table import SAME, Call, NotConvertible, module_converter
+from convcalc.interop.torch_table import (
+    INDICES,
+    SAME,
+    UNPOOLS,
+    Call,
+    NotConvertible,
+    module_converter,
+)
 from convcalc.layers import REGISTRY
 
 VIEWS = {"view", "reshape", "unsqueeze", "expand", "flatten", "squeeze"}
@@ -42,6 +50,8 @@ class Conversion:
         self.taken: set[str] = set()
         self.owners: set[str] = set()  # modules whose weights a layer holds
         self.parts: dict = {}  # fx node of a split/chunk -> its layer name (parts name.k)
+        self.pools: dict = {}  # fx node of a max-pool returning (output, indices) -> its layer
+        self.indices: dict = {}  # fx node of such a pool's indices -> that pool's layer name
 
     def run(self) -> Conversion:
         nodes = list(self.traced.graph.nodes)
@@ -123,6 +133,13 @@ class Conversion:
                 self.values.get(node.args[0]), (tuple, list)):
             return False
         source, index = node.args[0], node.args[1]
+        if source in self.pools and isinstance(index, int):  # (output, indices)
+            pool = self.pools[source]
+            if index % 2:
+                self.indices[node] = pool
+            else:
+                self.names[node] = pool
+            return True
         if source in self.parts and isinstance(index, int):
             count = len(self.values[source])
             self.names[node] = f"{self.parts[source]}.{index % count}"
@@ -135,7 +152,8 @@ class Conversion:
             convert = module_converter(module)
             if convert is None:
                 return (lambda call: None), self._call(node, {})
-            return (lambda call: convert(module, call)), self._call(node, {"input": None})
+            return (lambda call: convert(module, call)), self._call(node, {
+                "input": None, **_forward_arguments(module, node)})
         if node.op == "call_function":
             entry = function_table().get(node.target)
         else:
@@ -186,7 +204,7 @@ class Conversion:
         from torch.fx.node import map_arg
         found: list = []
         map_arg((node.args, node.kwargs), found.append)
-        return [self.names[n] for n in found if n in self.dynamic]
+        return [self.names[n] for n in found if n in self.dynamic and n not in self.indices]
 
     def _what(self, node) -> str:
         if node.op == "call_module":
@@ -209,8 +227,20 @@ class Conversion:
         owner = node.target if node.op == "call_module" else layer.pop("_owner", None)
         attr, parts = layer.pop("_attr", None), layer.pop(PARTS, False)
         expected = layer.pop("_shape", None)
+        with_indices, unpools = layer.pop(INDICES, False), layer.pop(UNPOOLS, None)
+        if unpools is not None and unpools not in self.indices:
+            raise NotConvertible("its indices are not the second output of a max-pool")
+        read = [n for n in node.all_input_nodes if n in self.indices and n is not unpools]
+        if read:
+            raise NotConvertible(f"reads the indices of max-pool {self.indices[read[0]]}, "
+                                 "which only a max_unpool can read")
+        if with_indices:
+            value = self.values.get(node)
+            expected = tuple(value[0].shape[1:])
         name = self._layer_name(node, owner, attr)
         entry = {"type": layer.pop("type"), "name": name}
+        if unpools is not None:
+            layer["indices"] = self.indices[unpools]
         inputs = [self.names[n] for n in sources] if sources else self._data_inputs(node)
         if node in self.names and self.names[node] != node.name:  # a chain's next step
             inputs = [self.names[node]]
@@ -229,6 +259,8 @@ class Conversion:
         self.shapes[name] = shape
         if parts:
             self.parts[node] = name
+        if with_indices:
+            self.pools[node] = name
         if owner is not None:
             self.weights.update((f"{name}.{key}", _array(tensor))
                                 for key, tensor in self._own_weights(owner).items())
@@ -267,6 +299,18 @@ class Conversion:
         name = self.names[results[0]]
         if not self.layers or self.layers[-1]["name"] != name:
             raise ImportFailure(self.source, f"the output ({name}) is not the last layer")
+
+
+def _forward_arguments(module, node) -> dict:
+    """A module call's arguments after its input, by the names of its forward
+    (MaxUnpool2d: indices, output_size); {} for the usual one-argument call."""
+    if len(node.args) < 2 and not node.kwargs:
+        return {}
+    try:
+        bound = inspect.signature(module.forward).bind(*node.args, **node.kwargs)
+    except (TypeError, ValueError):
+        return {}
+    return dict(list(bound.arguments.items())[1:])
 
 
 def _array(tensor):

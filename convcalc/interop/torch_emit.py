@@ -53,6 +53,7 @@ class Emitted:
     forward: str  # an expression; {m} is the module, the inputs are already substituted
     setup: list[str] = field(default_factory=list)  # __init__ lines after creation ({m})
     helpers: tuple[str, ...] = ()  # names of helper classes the file must define
+    sides: tuple[str, ...] = ()  # side outputs the call returns after its output (a tuple)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Site:
     xs: list[str]  # the inputs, as Python expressions
     refs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # ref param -> shape
     ref_names: dict[str, str] = field(default_factory=dict)  # ref param -> expression
+    side_outputs: tuple[str, ...] = ()  # what later layers read of this one besides its output
 
     @property
     def x(self) -> str:
@@ -205,7 +207,12 @@ def _pool(site: Site) -> Emitted:
                                 "average leaves the pads out; PyTorch's AvgPool counts explicit "
                                 "pads)")
     common, extra = split_pads(pads)
+    wants_indices = is_max and "indices" in site.side_outputs
     if extra is not None:
+        if wants_indices:
+            raise NotExportable(f"uneven padding {[list(p) for p in pads]} on a max-pool whose "
+                                "indices are used (after an explicit F.pad they would count "
+                                "positions in the padded input)")
         if not is_max and not layer.count_include_pad:
             raise NotExportable(f"uneven padding {[list(p) for p in pads]} with "
                                 "count_include_pad false (PyTorch pads evenly)")
@@ -217,9 +224,11 @@ def _pool(site: Site) -> Emitted:
                 "divisor_override": None}
     if is_max:
         options["dilation"] = compact(dilation)
-        if site.name in getattr(site, "indices_of", ()):
+        if wants_indices:
             options["return_indices"] = True
         ctor = module(f"nn.MaxPool{n}d", compact(layer.kernel_size), defaults=defaults, **options)
+        if wants_indices:  # (output, indices): `x, pool_indices = self.pool(x)`
+            return Emitted(ctor, f"{{m}}({x})", sides=("indices",))
     else:
         options["count_include_pad"] = layer.count_include_pad
         if layer.divisor_override is not None:
@@ -228,6 +237,21 @@ def _pool(site: Site) -> Emitted:
             options["divisor_override"] = layer.divisor_override
         ctor = module(f"nn.AvgPool{n}d", compact(layer.kernel_size), defaults=defaults, **options)
     return call(site, ctor, x=x)
+
+
+def _max_unpool(site: Site) -> Emitted:
+    """nn.MaxUnpoolNd(input, indices of the max-pool named by `indices`); output_size is
+    written when the spec's size is not PyTorch's default, (i - 1) * s - 2p + k."""
+    layer, n = site.layer, site.rank
+    stride = layer.stride or layer.kernel_size
+    ctor = module(f"nn.MaxUnpool{n}d", compact(layer.kernel_size),
+                  defaults={"stride": compact(layer.kernel_size), "padding": 0},
+                  stride=compact(stride), padding=compact(layer.padding))
+    formula = tuple(ar.unpool_output_size(i, k, s, p) for i, k, s, p in
+                    zip(site.in_shapes[0][1:], layer.kernel_size, stride, layer.padding))
+    size = tuple(site.out_shape[1:])
+    tail = f", output_size={size}" if size != formula else ""
+    return Emitted(ctor, f"{{m}}({site.x}, {site.ref_names['indices']}{tail})")
 
 
 def _check_ceil(site: Site, stride, pads, dilation) -> None:
@@ -541,6 +565,7 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "space_to_depth": _positional("nn.PixelUnshuffle", "downscale_factor"),
     "add": _infix("+"), "mul": _infix("*"), "sub": _infix("-"), "div": _infix("/"),
     "pow": _infix("**"), "rsub": _reverse("-"), "rdiv": _reverse("/"), "rpow": _reverse("**"),
+    **{f"max_unpool{n}d": _max_unpool for n in (1, 2, 3)},
     "concat": _concat, "stack": _stack, "matmul": _matmul, "bmm": _matmul,
     "upsample": _upsample, "pad": _pad, "crop": _crop, "slice": _slice,
     "reshape": _reshape, "view": _reshape, "permute": _permute, "transpose": _transpose,
@@ -550,10 +575,7 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
 }
 """Layer kind -> emitter(site). Kinds missing here are in NOT_EXPORTED with the reason."""
 
-NOT_EXPORTED: dict[str, str] = {
-    **{f"max_unpool{n}d": "the indices of a max-pool are a second output; not written yet"
-       for n in (1, 2, 3)},
-}
+NOT_EXPORTED: dict[str, str] = {}
 """Layer kind -> why it does not export (one line)."""
 
 

@@ -79,22 +79,36 @@ class Writer:
         self.file = report.file
         self.name = report.name or Path(report.file).stem.strip("<>") or "net"
         self.input_shape = tuple(report.input_shape)
+        self.sides: dict[str, set[str]] = {}  # layer -> side outputs read (a pool's indices)
+        for node in self.graph.nodes:
+            for param, side in node.layer.ref_outputs.items():
+                if param in node.refs:
+                    self.sides.setdefault(node.refs[param], set()).add(side)
         self.consumers: dict[str, list[str]] = {}
         for node in self.graph.nodes:
-            for value in node.inputs:
-                self.consumers.setdefault(value, []).append(node.name)
+            for value in self.reads(node):
+                self.consumers.setdefault(_producer(value), []).append(node.name)
         self.helpers: set[str] = set()  # classes of torch_helpers the file defines
         self.emitted = self._emit_all()
         self.root = self._tree()
         self.drafts: list[Draft] = []
 
+    def reads(self, node) -> list[str]:
+        """The values a node's forward line reads: its inputs, then the side outputs of the
+        layers it refers to (`pool/indices`)."""
+        return list(node.inputs) + [f"{node.refs[param]}/{side}" for param, side
+                                    in node.layer.ref_outputs.items() if param in node.refs]
+
     # -- layers and the tree ------------------------------------------------------------------
     def _emit_all(self) -> dict[str, Emitted]:
         out, failed = {}, []
         for node in self.graph.nodes:
+            sided = [p for p in node.layer.ref_outputs if p in node.refs]
             site = Site(node.name, node.type, node.layer, [self.shapes[i] for i in node.inputs],
                         self.shapes[node.name], [IN.format(i) for i in range(len(node.inputs))],
-                        {p: self.shapes[r] for p, r in node.refs.items()})
+                        {p: self.shapes[r] for p, r in node.refs.items()},
+                        {p: IN.format(len(node.inputs) + i) for i, p in enumerate(sided)},
+                        tuple(sorted(self.sides.get(node.name, ()))))
             try:
                 out[node.name] = emit(site)
                 self.helpers.update(out[node.name].helpers)
@@ -148,7 +162,7 @@ class Writer:
         inside = {n.name for n in self._collect(unit)}
         seen: list[str] = []
         for node in unit.nodes:
-            seen.extend(v for v in node.inputs if v not in inside and v not in seen)
+            seen.extend(v for v in self.reads(node) if _producer(v) not in inside and v not in seen)
         return seen
 
     # -- what becomes one call in a forward ---------------------------------------------------
@@ -185,7 +199,7 @@ class Writer:
         if unit.node is not None:
             em = self.emitted[unit.node.name]
             return (em.module is not None and em.forward == "{m}(" + IN.format(0) + ")"
-                    and not unit.children and not unit.parts)
+                    and not em.sides and not unit.children and not unit.parts)
         if unit.instance is not None:
             return self.callable_instance(unit) and len(unit.instance.inputs) == 1
         return self.sequential(unit)
@@ -219,7 +233,7 @@ class Writer:
         access = self._access(scope, child)
         if child.node is not None:
             em = self.emitted[child.node.name]
-            items.append((list(child.node.inputs), em.forward.replace("{m}", access),
+            items.append((self.reads(child.node), em.forward.replace("{m}", access),
                           child.node.name, child.node.name))
             setup.extend(line.replace("{m}", access) for line in em.setup)
             for part in child.parts:
@@ -293,18 +307,22 @@ class Writer:
             for i, value in enumerate(ins):
                 expr = expr.replace(IN.format(i), where[value])
             used = uses.get(out, [])
-            if not used:  # read only for its shape (crop's `to`): nothing to compute
-                continue
-            if used == ["return"] and index == len(items) - 1:
+            sides = [f"{out}/{side}" for side in self.emitted[out].sides] \
+                if out in self.emitted else []
+            if not used and not any(uses.get(side) for side in sides):
+                continue  # read only for its shape (crop's `to`): nothing to compute
+            if used == ["return"] and index == len(items) - 1 and not sides:
                 lines.append(f"return {expr}")
                 return lines
             nxt = items[index + 1][0] if index + 1 < len(items) else []
             if used == [index + 1] and nxt[:1] == [out]:
                 target = chain
             else:
-                target = self._variable(unit, out, names)
-            lines.append(f"{target} = {expr}")
+                target = self._variable(unit, out, names) if used else "_"
             where[out] = target
+            for side in sides:  # `x, pool_indices = self.pool(x)`
+                where[side] = self._variable(unit, side, names) if uses.get(side) else "_"
+            lines.append(f"{', '.join([target] + [where[side] for side in sides])} = {expr}")
         lines.append(f"return {where[exit_]}")
         return lines
 
@@ -432,6 +450,11 @@ class Writer:
         return header + "\n".join(imports) + "\n\n\n" + text + main
 
 
+def _producer(value: str) -> str:
+    """The layer a value comes from: `pool/indices` -> pool."""
+    return value.partition("/")[0]
+
+
 def _class(name: str, doc: str, signature: str, entries, setup, params, forward) -> str:
     if entries and entries[0][0] is None:  # numbered children: an nn.Sequential
         lines = [f"class {name}(nn.Sequential):", f'    """{doc}"""', "",
@@ -465,10 +488,10 @@ def _render(value, indent: int) -> str:
         return f"{value.cls}(\n" + "".join(f"{pad}{k}={_render(v, indent + 4)},\n"
                                            for k, v in value.kwargs) + " " * indent + ")"
     if isinstance(value, Ctor):
+        if len(value.args) == 1 and not value.shown() and isinstance(value.args[0], (list, dict)):
+            return f"{value.callee}({_render(value.args[0], indent)})"  # nn.ModuleDict({ ... })
         parts = [_render(a, indent + 4) for a in value.args]
         parts += [f"{k}={_render(v, indent + 4)}" for k, v in value.shown()]
-        if len(parts) == 1 and isinstance(value.args[0], (list, dict)):
-            return f"{value.callee}({parts[0]})"
         return f"{value.callee}(\n" + "".join(f"{pad}{p},\n" for p in parts) + " " * indent + ")"
     if isinstance(value, list):
         return "[\n" + "".join(f"{pad}{_render(v, indent + 4)},\n" for v in value) + " " * indent + "]"

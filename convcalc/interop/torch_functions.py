@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from convcalc.interop import torch_layout
 from convcalc.interop.torch_table import (
+    INDICES,
     SAME,
     Call,
     NotConvertible,
@@ -24,6 +25,7 @@ from convcalc.interop.torch_table import (
     rank_of,
     resize_layer,
     softmax_layer,
+    unpool_layer,
     without_defaults,
 )
 
@@ -64,13 +66,18 @@ def _f_adaptive(stem: str) -> Callable:
 
 
 def _f_maxpool(call: Call) -> dict:
-    if call.get("return_indices"):
-        raise NotConvertible("return_indices=True")
     stride = call.get("stride") or call.get("kernel_size")
     layer = {"type": f"maxpool{rank_of(call)}d", "kernel_size": compact(call.get("kernel_size")),
              "stride": compact(stride), "padding": compact(call.get("padding")),
              "dilation": compact(call.get("dilation")), "ceil_mode": bool(call.get("ceil_mode"))}
-    return without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
+    layer = without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
+    if call.get("return_indices"):  # F.max_poolNd_with_indices: (output, indices)
+        layer[INDICES] = True
+    return layer
+
+
+def _f_max_unpool(call: Call) -> dict:
+    return unpool_layer(call, call.get("kernel_size"), call.get("stride"), call.get("padding"))
 
 
 def _f_avgpool(call: Call) -> dict:
@@ -209,9 +216,17 @@ def _functions() -> dict[Any, tuple[Signature, Callable]]:
                                 _f_adaptive("adaptive_avgpool")),
         F.adaptive_max_pool2d: (Signature(("input", "output_size", "return_indices")),
                                 _f_adaptive("adaptive_maxpool")),
-        F.max_pool2d: (Signature(("input", "kernel_size", "stride", "padding", "dilation",
-                                  "ceil_mode", "return_indices"),
-                                 {"stride": None, "padding": 0, "dilation": 1}), _f_maxpool),
+        **{pool: (Signature(("input", "kernel_size", "stride", "padding", "dilation",
+                             "ceil_mode", "return_indices"),
+                            {"stride": None, "padding": 0, "dilation": 1,
+                             "return_indices": with_indices}), _f_maxpool)
+           for n in (1, 2, 3)
+           for pool, with_indices in ((getattr(F, f"max_pool{n}d"), False),
+                                      (getattr(F, f"max_pool{n}d_with_indices"), True))},
+        **{getattr(F, f"max_unpool{n}d"): (
+            Signature(("input", "indices", "kernel_size", "stride", "padding", "output_size"),
+                      {"stride": None, "padding": 0, "output_size": None}), _f_max_unpool)
+           for n in (1, 2, 3)},
         F.avg_pool2d: (Signature(("input", "kernel_size", "stride", "padding", "ceil_mode",
                                   "count_include_pad", "divisor_override"),
                                  {"stride": None, "padding": 0, "count_include_pad": True}),

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SAME = "same-as-input"
+INDICES = "_indices"  # a max-pool layer whose node's value is (output, indices)
+UNPOOLS = "_unpools"  # a max_unpool layer: the fx node of the indices it reads
 
 
 class NotConvertible(Exception):
@@ -111,13 +113,32 @@ def _linear(module, call: Call) -> dict:
 
 
 def _maxpool(module, call: Call) -> dict:
-    if module.return_indices:
-        raise NotConvertible("return_indices=True (the indices are a second output)")
     rank = rank_of(call)
     layer = {"type": f"maxpool{rank}d", "kernel_size": compact(module.kernel_size),
              "stride": compact(module.stride), "padding": compact(module.padding),
              "dilation": compact(module.dilation), "ceil_mode": module.ceil_mode}
-    return without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
+    layer = without_defaults(layer, padding=0, dilation=1, ceil_mode=False)
+    if module.return_indices:
+        layer[INDICES] = True
+    return layer
+
+
+def _max_unpool(module, call: Call) -> dict:
+    return unpool_layer(call, module.kernel_size, module.stride, module.padding)
+
+
+def unpool_layer(call: Call, kernel, stride, padding) -> dict:
+    """max_unpoolNd(input, indices, output_size): the indices must be a max-pool's second
+    output (the importer names that pool in `indices`); output_size may hold N and C too."""
+    rank = rank_of(call)
+    layer = {"type": f"max_unpool{rank}d", "kernel_size": compact(kernel),
+             "stride": compact(stride if stride is not None else kernel),
+             "padding": compact(padding), UNPOOLS: call.get("indices")}
+    size = call.get("output_size")
+    if size is not None:
+        size = [int(v) for v in size][-rank:]
+        layer["output_size"] = size
+    return without_defaults(layer, padding=0)
 
 
 def _avgpool(module, call: Call) -> dict:
@@ -266,6 +287,7 @@ MODULES: dict[str, Callable] = {
     **{f"ConvTranspose{n}d": _conv_transpose for n in (1, 2, 3)},
     **{f"BatchNorm{n}d": _batchnorm for n in (1, 2, 3)},
     **{f"MaxPool{n}d": _maxpool for n in (1, 2, 3)},
+    **{f"MaxUnpool{n}d": _max_unpool for n in (1, 2, 3)},
     **{f"AvgPool{n}d": _avgpool for n in (1, 2, 3)},
     **{f"AdaptiveAvgPool{n}d": _adaptive("adaptive_avgpool") for n in (1, 2, 3)},
     **{f"AdaptiveMaxPool{n}d": _adaptive("adaptive_maxpool") for n in (1, 2, 3)},
