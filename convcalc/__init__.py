@@ -1,7 +1,7 @@
 """convcalc: convolution arithmetic and shape calculator for CNN specs written in YAML.
 
 The Python API (docs/api.md): `convcalc.check(source) -> Report`, `convcalc.run(source, x)`,
-`convcalc.compare(old, new)`, `convcalc.export_onnx(source)`,
+`convcalc.compare(old, new)`, `convcalc.export_onnx(source)`, `convcalc.save_onnx(source, path)`,
 `convcalc.dataset_stats(source, inputs)` and `convcalc.testing.assert_clean(source)`. They
 are loaded on first use, so that `import convcalc` (and the command line) stays fast.
 """
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _API = {"check": "convcalc.api", "run": "convcalc.api", "Report": "convcalc.api",
         "RunResult": "convcalc.api", "InputError": "convcalc.api",
-        "export_onnx": "convcalc.api", "compare": "convcalc.diff",
+        "export_onnx": "convcalc.api", "save_onnx": "convcalc.api", "compare": "convcalc.diff",
         "dataset_stats": "convcalc.api", "dataset_stats_bag": "convcalc.api",
         "Diagnostic": "convcalc.diagnostics", "Severity": "convcalc.diagnostics",
         "testing": None}
@@ -22,7 +22,7 @@ _API = {"check": "convcalc.api", "run": "convcalc.api", "Report": "convcalc.api"
 if TYPE_CHECKING:
     from convcalc import testing
     from convcalc.api import (InputError, Report, RunResult, check, dataset_stats,
-                              dataset_stats_bag, export_onnx, run)
+                              dataset_stats_bag, export_onnx, run, save_onnx)
     from convcalc.diagnostics import Diagnostic, Severity
     from convcalc.diff import compare
 
@@ -42,4 +42,4 @@ def __dir__() -> list[str]:
 
 __all__ = ["Diagnostic", "InputError", "Report", "RunResult", "Severity", "__version__",
            "check", "compare", "dataset_stats", "dataset_stats_bag", "export_onnx", "run",
-           "testing"]
+           "save_onnx", "testing"]

@@ -367,14 +367,33 @@ def export_onnx(source: SourceLike, *, weights: Mapping[str, Any] | None = None,
     keys `run` uses; `weights` as `run` takes them, else the seeded initialisation of
     `run(..., seed=seed)`, so that both see the same numbers. Raises
     convcalc.interop.onnx_export.ExportError for a kind with no exact ONNX form, and RunError
-    for a spec with errors or weights that do not fit."""
+    for a spec with errors or weights that do not fit. Weights past protobuf's 2 GiB cannot be
+    one ModelProto: an ExportError says so; `save_onnx` writes such a model."""
     from convcalc.interop.onnx_export import DEFAULT_OPSET, export_onnx as build
 
+    executor, name = _exporting(source, weights, seed)
+    return build(executor.report, executor.weights, opset or DEFAULT_OPSET, name=name)
+
+
+def save_onnx(source: SourceLike, path: str | os.PathLike, *,
+              weights: Mapping[str, Any] | None = None, seed: int = 0,
+              opset: int | None = None) -> list:
+    """Write the model `export_onnx` builds to `path`, whole or not at all, and return the
+    files written (pathlib.Path): [path], or [path, path + ".data"] when the weights are past protobuf's
+    2 GiB (ONNX external data, written tensor by tensor, the model checked on disk before
+    either file is in place; keep the two together)."""
+    from convcalc.interop.onnx_export import DEFAULT_OPSET, save_model
+
+    executor, name = _exporting(source, weights, seed)
+    return save_model(executor.report, executor.weights, path, opset or DEFAULT_OPSET,
+                      name=name)[1]
+
+
+def _exporting(source: SourceLike, weights, seed: int):
     read = load_source(source)
     executor, report = prepare(read.file, read.text, weights if weights is not None else read.weights,
                                seed, ())
-    return build(executor.report, executor.weights, opset or DEFAULT_OPSET,
-                 name=report.name or os.path.splitext(os.path.basename(read.file))[0] or "convcalc")
+    return executor, report.name or os.path.splitext(os.path.basename(read.file))[0] or "convcalc"
 
 
 def export_pytorch(source: SourceLike, *, input: InputLike = None) -> str:

@@ -294,3 +294,47 @@ def test_cli_refusals_are_one_line_and_write_nothing(tmp_path):
     broken = cli("export", bad, "--to", "onnx", "-o", out)
     assert broken.returncode == 1 and "fc" in broken.stderr and len(broken.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_model_past_protobufs_2_gib_keeps_its_weights_beside_it(tmp_path, monkeypatch):
+    """Past protobuf's 2 GiB a model cannot be one file: the weights go to OUT.onnx.data (ONNX
+    external data, as torch.onnx.export writes), both checked before either is in place.
+    The limit is lowered here so that lenet5 crosses it; the real one is 2**31 - 1 bytes."""
+    from typer.testing import CliRunner
+
+    from convcalc.cli import _register_commands, app
+    from convcalc.interop import onnx_export
+    from convcalc.interop.onnx_import import import_onnx
+
+    _register_commands()
+    monkeypatch.setattr(onnx_export, "PROTOBUF_LIMIT", 50_000)
+    spec = ROOT / "specs" / "lenet5.yaml"
+    out = tmp_path / "lenet.onnx"
+    result = CliRunner().invoke(app, ["export", str(spec), "--to", "onnx", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "past protobuf's 2 GiB" in result.output and "lenet.onnx.data" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.onnx", "lenet.onnx.data"]
+    assert out.stat().st_size < 50_000 < (tmp_path / "lenet.onnx.data").stat().st_size
+    x = sample(api.check(spec).input_shape)
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(out))
+    (theirs,) = session.run(None, {"input": x})
+    assert_close(theirs, api.run(spec, x).output, "external data")
+    back = import_onnx(out)  # the importer reads the data from the model's folder
+    assert api.check(back.spec).totals.params == api.check(spec).totals.params
+    # the data file cannot be one the command reads
+    spec_copy = tmp_path / "s.onnx.data"
+    spec_copy.write_text(spec.read_text())
+    refused = CliRunner().invoke(app, ["export", str(spec_copy), "--to", "onnx",
+                                       "-o", str(tmp_path / "s.onnx")])
+    assert refused.exit_code == 2 and "reads" in refused.output
+    assert not (tmp_path / "s.onnx").exists()
+    # the API: one ModelProto cannot hold them (one line saying where they can go); save_onnx
+    with pytest.raises(ExportError, match="past protobuf's 2 GiB") as err:
+        api.export_onnx(spec)
+    assert "save_onnx" in err.value.hint
+    files = api.save_onnx(spec, tmp_path / "api.onnx")
+    assert [p.name for p in files] == ["api.onnx", "api.onnx.data"]
+    monkeypatch.undo()
+    assert api.save_onnx(spec, tmp_path / "small.onnx") == [tmp_path / "small.onnx"]
+    assert not (tmp_path / "small.onnx.data").exists()

@@ -49,11 +49,21 @@ def export(
         write_whole(out, lambda stream: stream.write(text.encode("utf-8")))
         typer.echo(f"wrote {out}: class Net, weights as `run --save-weights` writes them")
         return
-    model = _onnx(spec, weights, seed, opset)
-    write_whole(out, lambda stream: stream.write(model.SerializeToString()))
-    typer.echo(f"wrote {out}: {len(model.graph.node)} ONNX nodes, opset {opset}, "
-               f"{len(model.graph.initializer)} initializers, input 'input' "
-               f"[N, {', '.join(str(d.dim_value) for d in model.graph.input[0].type.tensor_type.shape.dim[1:])}]")
+    from convcalc.interop.onnx_export import data_file
+    problem = refuse_target(data_file(out), f"{out}.data (the weights' file past 2 GiB)",
+                            (spec, *([weights] if weights else [])))
+    if problem:
+        fail_usage(problem)
+    written = _onnx(spec, weights, seed, opset, out)
+    import onnx
+    model = onnx.load(str(out), load_external_data=False)
+    dims = ", ".join(str(d.dim_value) for d in model.graph.input[0].type.tensor_type.shape.dim[1:])
+    said = (f"wrote {out}: {len(model.graph.node)} ONNX nodes, opset {opset}, "
+            f"{len(model.graph.initializer)} initializers, input 'input' [N, {dims}]")
+    if len(written) > 1:
+        said += (f"; the weights are past protobuf's 2 GiB, so they are in {written[1]} "
+                 "(ONNX external data: keep both files together)")
+    typer.echo(said)
 
 
 def _fail(message: str, hint: str | None = None) -> None:
@@ -61,22 +71,33 @@ def _fail(message: str, hint: str | None = None) -> None:
     raise typer.Exit(1)
 
 
-def _onnx(spec: Path, weights: Path | None, seed: int, opset: int):
-    from convcalc.api import export_onnx
+def _onnx(spec: Path, weights: Path | None, seed: int, opset: int, out: Path) -> list:
+    """The files written by the API's save_onnx; its failures as one line."""
+    from convcalc.api import save_onnx
     from convcalc.executor.runner import RunError
     from convcalc.executor.weights import WeightsError, read_weights
     from convcalc.interop import ImportFailure
     from convcalc.interop.onnx_export import ExportError
+    from convcalc.spec import unreadable
     try:
         found = read_weights(weights) if weights is not None else None
-        return export_onnx(str(spec), weights=found, seed=seed, opset=opset)
+    except WeightsError as err:
+        _fail(str(err), err.hint)
+    except OSError as err:
+        _fail(f"cannot read {weights}: {err.strerror or err}")
+    try:
+        return save_onnx(str(spec), out, weights=found, seed=seed, opset=opset)
     except (ExportError, WeightsError) as err:
         _fail(str(err), err.hint)
     except RunError as err:
         _fail(str(err), getattr(err, "hint", None))
-    except (OSError, UnicodeDecodeError, ImportFailure) as err:
-        from convcalc.spec import unreadable
+    except (UnicodeDecodeError, ImportFailure) as err:
         _fail(unreadable(spec, err))
+    except OSError as err:
+        if err.filename is not None and Path(str(err.filename)) == spec:
+            _fail(unreadable(spec, err))
+        _fail(f"cannot write {out}: {err.strerror or err}", "nothing was left half-written")
+    return []
 
 
 def _pytorch(spec: Path) -> str:

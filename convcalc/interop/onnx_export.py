@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -894,10 +895,14 @@ NOT_EXPORTED: dict[str, str] = {}
 
 
 def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPSET,
-                name: str = "convcalc"):
-    """The ModelProto of an analysed, error-free network with these weights."""
+                name: str = "convcalc", data: Any = None, location: str | None = None):
+    """The ModelProto of an analysed, error-free network with these weights, checked with
+    onnx.checker (full check). With `data` (a binary stream) and `location` (its file name
+    beside the model), the tensors of 1 KiB or more are written to the stream instead (ONNX
+    external data) and the model is not checked here: `save_model` checks it on disk. Without
+    them, weights past protobuf's 2 GiB are an ExportError saying so."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     newest = onnx.defs.onnx_opset_version()
     if opset < MIN_OPSET:
@@ -912,7 +917,8 @@ def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPS
     b = Builder(opset, dict(weights), shapes)
     for key, array in weights.items():  # every state_dict entry, num_batches_tracked too
         array = np.asarray(array)
-        b.initializers[key] = array if array.dtype == np.int64 else array.astype(np.float32)
+        b.initializers[key] = array if array.dtype == np.int64 else \
+            array.astype(np.float32, copy=False)
     b.refs = {node.name: dict(node.refs) for node in graph.nodes}
     b.indices_wanted = {ref for node in graph.nodes for key, ref in node.refs.items() if key == "indices"}
     tensors = {"input": "input"}
@@ -933,13 +939,98 @@ def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPS
     out_shape = shapes[last.name]
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *report.input_shape])
     y = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", *out_shape])
-    inits = [numpy_helper.from_array(array, key) for key, array in b.initializers.items()]
+    if data is None and too_large(b.initializers):
+        size = sum(a.nbytes for a in b.initializers.values())
+        raise ExportError(f"the weights take {size / 2**30:.2f} GiB, past protobuf's 2 GiB: "
+                          "such a model keeps them in a file beside it (ONNX external data)",
+                          "`convcalc export --to onnx -o OUT.onnx` writes OUT.onnx.data too; "
+                          "from Python, convcalc.api.save_onnx(spec, OUT.onnx)")
+    inits = [_initializer(key, array, data, location) for key, array in b.initializers.items()]
     onnx_graph = helper.make_graph(b.nodes, name, [x], [y], inits)
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="convcalc")
     model.ir_version = min(model.ir_version, 8) if opset <= 17 else model.ir_version
-    onnx.checker.check_model(model, full_check=True)
+    if data is None:
+        onnx.checker.check_model(model, full_check=True)
     return model
+
+
+PROTOBUF_LIMIT = 2**31 - 1
+"""Bytes of one serialized protobuf message: a model whose weights come near it keeps them in a
+file beside it (ONNX external data, as torch.onnx.export does past 2 GiB)."""
+
+EXTERNAL_FROM = 1024  # bytes: smaller tensors stay in the model (onnx.save_model's default)
+
+
+def too_large(arrays: dict) -> bool:
+    """Weights too large for one protobuf (1/32 of it left for the graph and constants)."""
+    return sum(np.asarray(a).nbytes for a in arrays.values()) > PROTOBUF_LIMIT - PROTOBUF_LIMIT // 32
+
+
+def _initializer(key: str, array: np.ndarray, data, location: str | None):
+    """A TensorProto: the values inside, or (with a data stream) written to it and referred
+    to by location, offset and length, never copied into a protobuf."""
+    from onnx import TensorProto, helper, numpy_helper
+    if data is None or array.nbytes < EXTERNAL_FROM:
+        return numpy_helper.from_array(array, key)
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    tensor = TensorProto()
+    tensor.name = key
+    tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+    tensor.dims.extend(array.shape)
+    offset = data.tell()
+    data.write(memoryview(little).cast("B"))
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", offset), ("length", little.nbytes)):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, str(value)
+    return tensor
+
+
+def data_file(path) -> Path:
+    """Where the weights of a model too large for one file go: OUT.onnx.data beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".data")
+
+
+def save_model(report, weights: dict[str, np.ndarray], path, opset: int = DEFAULT_OPSET,
+               name: str = "convcalc"):
+    """Export to `path`, whole or not at all: a temporary file renamed over it. Weights past
+    protobuf's 2 GiB go to `data_file(path)` as they are written (ONNX external data, one
+    file named relative to the model), and the model is checked there, full check, before
+    either file is moved into place. Returns (the ModelProto, the files written)."""
+    import os
+    import shutil
+    import tempfile
+
+    import onnx
+
+    from convcalc.files import write_whole
+
+    path = Path(path)
+    if not too_large(weights):
+        model = export_onnx(report, weights, opset, name)
+        write_whole(path, lambda stream: stream.write(model.SerializeToString()))
+        return model, [path]
+    data = data_file(path)
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent)
+                                   else "."))
+    try:
+        with open(folder / data.name, "wb") as stream:
+            model = export_onnx(report, weights, opset, name, data=stream, location=data.name)
+        staged = folder / path.name
+        staged.write_bytes(model.SerializeToString())
+        onnx.checker.check_model(str(staged), full_check=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        for file in (data.name, path.name):
+            os.chmod(folder / file, 0o666 & ~umask)
+        os.replace(folder / data.name, data)  # the weights first: the model names them
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return model, [path, data]
+
 
 
 def _shape_of(shapes: dict, name: str) -> tuple[int, ...]:

@@ -105,6 +105,7 @@ def _data_uri(pixels, format: str = "PNG") -> str:
 
 
 MAX_BACKDROP_PIXELS = 4096 * 4096
+MAX_BACKDROP_SIDE = 16384  # JPEG stops at 65,500 pixels a side; a page long before
 
 
 def backdrop(report, image: Path | None) -> str | None:
@@ -113,8 +114,8 @@ def backdrop(report, image: Path | None) -> str | None:
     if not report.input_shape or len(report.input_shape) != 3:
         return None
     height, width = report.input_shape[1:]
-    if height * width > MAX_BACKDROP_PIXELS:  # a picture that large would not fit the page
-        return None
+    if height * width > MAX_BACKDROP_PIXELS or max(height, width) > MAX_BACKDROP_SIDE:
+        return None  # a picture that large (or long) would not fit the page
     path = image or files("convcalc").joinpath("data", "images", DEFAULT_IMAGE)
     from convcalc.executor.images import open_image
     with open_image(path) as photo:  # one-line errors for broken files, bombs refused unread
