@@ -99,6 +99,7 @@ FAST: dict[str, Callable] = {
     "Squeeze": _squeeze,
     "Concat": _concat,
     "Reshape": _reshape,
+    "Transpose": lambda attrs, x: np.transpose(x, attrs.get("perm")),  # none: axes reversed
     "Add": lambda attrs, a, b: np.add(a, b),
     "Sub": lambda attrs, a, b: np.subtract(a, b),
     "Mul": lambda attrs, a, b: np.multiply(a, b),
