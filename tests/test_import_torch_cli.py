@@ -129,6 +129,25 @@ def test_users_own_model_with_kwargs_and_input(nets, tmp_path):
     assert "{type: upsample, name: interpolate, mode: nearest, size: [4, 6]}" in text
 
 
+def test_a_python_file_by_its_path(nets, tmp_path, monkeypatch):
+    """`convcalc import path/to/net.py:Net`, as `convcalc export --to pytorch` writes one, from
+    another folder: the same spec as the module path; a missing file is one line."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    by_path = invoke("import", f"../{nets}.py:Small", "-o", "a.yaml", "--input", "3x8x12")
+    assert by_path.exit_code == 0, by_path.output
+    monkeypatch.chdir(tmp_path)
+    by_module = invoke("import", f"{nets}:Small", "-o", "b.yaml", "--input", "3x8x12")
+    assert by_module.exit_code == 0, by_module.output
+    def layers(path):
+        text = path.read_text()
+        return text[text.index("\nlayers:"):]
+    assert layers(elsewhere / "a.yaml") == layers(tmp_path / "b.yaml")
+    assert "no file nothere.py" in error_line(invoke("import", "nothere.py:Net", "-o", "c.yaml"))
+    assert not (tmp_path / "c.yaml").exists()
+
+
 @pytest.mark.parametrize("source, words", [
     ("no_such_module_xyz:net", "no module named 'no_such_module_xyz'"),
     ("{nets}:missing", "has no attribute 'missing'"),

@@ -26,6 +26,7 @@ import io
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from convcalc.interop import Imported, ImportFailure, fixed_reshape_note
 from convcalc.interop.torch_convert import Conversion
@@ -191,16 +192,46 @@ def _import_module(source: str, name: str):
     if os.getcwd() not in sys.path:  # as `python -m` does: the user's own packages import
         sys.path.insert(0, os.getcwd())
     try:
+        if name.endswith(".py") or "/" in name or os.sep in name:
+            return _import_file(source, name)
         return importlib.import_module(name)
     except ModuleNotFoundError as err:
         missing = err.name or name
         raise ImportFailure(source, f"no module named {missing!r}",
                             "check the import path, and that the package is installed in "
                             "this Python environment") from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportFailure):
         raise
     except BaseException as err:  # noqa: BLE001 - any failure of user code, sys.exit too
         raise ImportFailure(source, f"importing {name} raised {_summary(err)}") from None
+
+
+def _import_file(source: str, name: str):
+    """A Python file named by its path (`net.py:Net`, as `convcalc export --to pytorch`
+    writes one): run as a module named after the file, its folder first on sys.path so that
+    it imports its neighbours, as `python net.py` would."""
+    import importlib.util
+    path = Path(name)
+    if not path.is_file():
+        raise ImportFailure(source, f"no file {name}" if not path.exists() else
+                            f"{name} is not a file", "name a .py file, or MODULE:CALLABLE "
+                            "for an installed module")
+    stem = path.stem if path.stem.isidentifier() else "model"
+    module_name = stem if stem not in sys.modules else f"_convcalc_import_{stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportFailure(source, f"{name} cannot be loaded as Python", "name a .py file")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules[module_name] = module  # dataclasses and pickling look the module up
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
 
 
 def _summary(err: BaseException) -> str:
