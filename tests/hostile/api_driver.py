@@ -1,5 +1,6 @@
 """Evaluate one expression of the Python API for the hostile corpus and the fuzzer:
-`python tests/hostile/api_driver.py "convcalc.check(123)"`, in the corpus folder.
+`python tests/hostile/api_driver.py "convcalc.check(123)"`, in the corpus folder (or
+`@FILE`, a file holding the expression, for one longer than a command line takes).
 
 Prints one line, `ok <True|False|->` (the result's .ok, when it has one) or
 `raised <Type>: <message>` for the exceptions docs/api.md documents (OSError, ValueError,
@@ -51,4 +52,8 @@ def main(expression: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    given = sys.argv[1]
+    if given.startswith("@"):  # @FILE: an expression too long for a command line
+        with open(given[1:], encoding="utf-8") as stream:
+            given = stream.read()
+    sys.exit(main(given))
