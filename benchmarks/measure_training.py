@@ -15,14 +15,16 @@ For each network (torchvision's resnet50 itself, and specs/unet.yaml written out
   weight-gradient count corrected), the storages saved_tensors_hooks sees, the .grad tensors
   and optimizer.state_dict() after the step (tests/torch_twin.py `measure`).
 
-Prints a markdown table per network. CPU only; the step's real peak is not measured (PyTorch
-keeps no allocator statistics on the CPU).
+Prints a markdown table per network. On the CPU PyTorch keeps no allocator statistics, so the
+step's peak is measured as resident memory (`step_rss`): an upper bound, holding the
+allocator's slack and the kernels' scratch buffers too.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +46,45 @@ def forward_macs(model, shape, batch: int) -> int:
     with counter, torch.no_grad():
         model(torch.randn(batch, *shape))
     return counter.get_total_flops() // 2
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as stream:
+        line = next(line for line in stream if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def step_rss(model, shape, batch: int, optimizer: str) -> int | None:
+    """The resident memory a second step adds at its highest (Linux: the peak is reset
+    through /proc/self/clear_refs, then read as VmHWM), plus what it holds from before (the
+    parameters, buffers, input and optimizer state): a proxy for the step's peak that also
+    holds the allocator's slack and the kernels' scratch memory, which convcalc does not
+    count, and frees the gradients between steps (zero_grad's default), which convcalc
+    counts as held for the whole step."""
+    try:
+        with open("/proc/self/clear_refs", "w") as stream:
+            stream.write("5")
+    except OSError:
+        return None
+    model.train()
+    x = torch.randn(batch, *shape)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = {"sgd": lambda: torch.optim.SGD(params, lr=0.01),
+           "momentum": lambda: torch.optim.SGD(params, lr=0.01, momentum=0.9),
+           "adam": lambda: torch.optim.Adam(params), "adamw": lambda: torch.optim.AdamW(params),
+           }[optimizer]()
+    model(x).float().sum().backward()  # a first step creates the optimizer's state
+    opt.step()
+    opt.zero_grad()  # PyTorch's default since 2.0: the gradients are freed (set to None)
+    state = sum(v.nbytes for entry in opt.state_dict()["state"].values()
+                for v in entry.values() if torch.is_tensor(v))
+    held = sum(t.nbytes for t in [*model.parameters(), *model.buffers()]) + x.nbytes + state
+    with open("/proc/self/clear_refs", "w") as stream:
+        stream.write("5")
+    base = _status("VmRSS")
+    model(x).float().sum().backward()  # the second step, measured
+    opt.step()
+    return _status("VmHWM") - base + held
 
 
 def exported(spec: Path):
@@ -77,6 +118,7 @@ def compare(name: str, spec: Path, model, batch: int, optimizer: str) -> None:
     info = torchinfo.summary(model, input_size=(batch, *shape), mode="train", verbose=0)
     pass_bytes = info.total_output_bytes
     info_total = info.total_input + pass_bytes + info.total_param_bytes
+    rss = step_rss(model, shape, batch, optimizer)  # first: a fresh step, nothing cached
     measured = measure(model, shape, batch, optimizer)
     fwd = forward_macs(model, shape, batch)
     params = report.totals.params * 4
@@ -97,10 +139,13 @@ def compare(name: str, spec: Path, model, batch: int, optimizer: str) -> None:
     print(row(f"optimizer state ({optimizer})", mib(t["optimizer_bytes"]), "not estimated",
               mib(measured["optimizer_bytes"])))
     print(row("peak of the step", mib(t["peak_bytes"]), f"{mib(info_total)} (total size)",
-              "not measured on the CPU"))
+              "n/a" if rss is None else f"{mib(rss)} (resident: + allocator slack, scratch)"))
 
 
 def main() -> None:
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:  # glibc: large blocks mapped and
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = "131072"  # unmapped, so that resident memory
+        os.execv(sys.executable, [sys.executable, *sys.argv])  # follows what is alive
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--optimizer", default="adam")
