@@ -91,11 +91,15 @@ def probe_weights(expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]
 PROBE_AS = {"mul": "add"}
 
 
-def probe_report(report):
+def probe_report(report, upto: str | None = None):
     """A copy of the report whose position-wise layers are the identity, without
-    `expectation-failed` (an --input override changes the sizes a spec expects)."""
+    `expectation-failed` (an --input override changes the sizes a spec expects); with
+    `upto`, only that layer and the layers it depends on (VGG-16's classifier, 120 M
+    weights, is neither filled nor run to measure its last pooling layer)."""
     from convcalc.layers import REGISTRY
 
+    if upto is not None:
+        report = _ancestors(report, upto)
     identity = REGISTRY["identity"]
     shapes = {INPUT: report.input_shape, **{l.name: l.output_shape for l in report.layers}}
     weights = {layer.name: layer.weights for layer in report.layers}
@@ -111,6 +115,22 @@ def probe_report(report):
     graph = dataclasses.replace(report.graph, nodes=nodes)
     kept = [d for d in report.diagnostics if d.code != "expectation-failed"]
     return dataclasses.replace(report, graph=graph, diagnostics=kept)
+
+
+def _ancestors(report, layer: str):
+    """The report cut to `layer` and what it reads (inputs and refs), in the same order."""
+    by_name = {node.name: node for node in report.graph.nodes}
+    needed, stack = set(), [layer]
+    while stack:
+        name = stack.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        stack += [*by_name[name].inputs, *by_name[name].refs.values()]
+    nodes = [node for node in report.graph.nodes if node.name in needed]
+    layers = [entry for entry in report.layers if entry.name in needed]
+    return dataclasses.replace(report, graph=dataclasses.replace(report.graph, nodes=nodes),
+                               layers=layers)
 
 
 def _position_wise(node, shapes, weights) -> bool:
@@ -130,7 +150,7 @@ def executor_run(report, layer: str) -> LayerRun:
     from convcalc.executor.runner import Executor
     from convcalc.executor.weights import expected_weights
 
-    probe = probe_report(report)
+    probe = probe_report(report, upto=layer)
     executor = Executor(probe, probe_weights(expected_weights(probe)), keep=(layer,),
                         fold=False)
     return lambda x: executor.run(x, stats=False).kept[layer]
@@ -141,31 +161,51 @@ def executor_run(report, layer: str) -> LayerRun:
 def measure(run: LayerRun, input_shape: tuple[int, ...], region: Region,
             collapsed: bool = False) -> list[AxisMeasure]:
     """Measured [first, last] per axis of the pixels that change `region.unit`."""
+    return measure_units(run, input_shape, [region], collapsed)[0]
+
+
+def measure_units(run: LayerRun, input_shape: tuple[int, ...], regions: list[Region],
+                  collapsed: bool = False) -> list[list[AxisMeasure]]:
+    """`measure` for several units of one layer at once: one probe, each distinct sample run
+    once (units that share a row or a column share its tests: VGG-16's five units need 25
+    samples, not 50), every sample's output read at all the units."""
     channels, image = input_shape[0], tuple(input_shape[1:])
-    probe = _Probe(run, channels, image, () if collapsed else region.unit)
-    predicted = [None if region.empty else (f, l) for f, l in zip(region.first, region.last)]
-    planned = [("whole", 0, 0)]
-    for axis, bounds in enumerate(predicted):
-        if bounds is not None:
-            first, last = bounds
-            planned += [("prefix", axis, first - 1), ("prefix", axis, first),
-                        ("suffix", axis, last), ("suffix", axis, last + 1)]
-    answers = dict(zip(planned, probe.changes(planned)))
-    if not answers[("whole", 0, 0)]:
+    probe = _Probe(run, channels, image, [() if collapsed else r.unit for r in regions])
+    plans = []
+    for region in regions:
+        predicted = [None if region.empty else (f, l) for f, l in zip(region.first, region.last)]
+        planned = [("whole", 0, 0)]
+        for axis, bounds in enumerate(predicted):
+            if bounds is not None:
+                first, last = bounds
+                planned += [("prefix", axis, first - 1), ("prefix", axis, first),
+                            ("suffix", axis, last), ("suffix", axis, last + 1)]
+        plans.append((predicted, planned))
+    probe.changes([test for _, planned in plans for test in planned])  # one batch, cached
+    return [_bounds(probe, i, image, predicted) for i, (predicted, _) in enumerate(plans)]
+
+
+def _bounds(probe: "_Probe", i: int, image: tuple[int, ...], predicted) -> list[AxisMeasure]:
+    """Unit i's measured span per axis: the planned tests when the prediction holds, else a
+    binary search."""
+    def changes(test) -> bool:
+        return probe.changes([test])[0][i]
+
+    if not changes(("whole", 0, 0)):
         return [AxisMeasure(a, p, None) for a, p in enumerate(predicted)]
     found = []
     for axis, bounds in enumerate(predicted):
         n = image[axis]
-        if (bounds is not None and not answers[("prefix", axis, bounds[0] - 1)]
-                and answers[("prefix", axis, bounds[0])]):
+        if (bounds is not None and not changes(("prefix", axis, bounds[0] - 1))
+                and changes(("prefix", axis, bounds[0]))):
             first = bounds[0]
         else:
-            first = _smallest(lambda t: probe.change(("prefix", axis, t)), n)
-        if (bounds is not None and not answers[("suffix", axis, bounds[1] + 1)]
-                and answers[("suffix", axis, bounds[1])]):
+            first = _smallest(lambda t: changes(("prefix", axis, t)), n)
+        if (bounds is not None and not changes(("suffix", axis, bounds[1] + 1))
+                and changes(("suffix", axis, bounds[1]))):
             last = bounds[1]
         else:
-            last = n - 1 - _smallest(lambda t: probe.change(("suffix", axis, n - 1 - t)), n)
+            last = n - 1 - _smallest(lambda t: changes(("suffix", axis, n - 1 - t)), n)
         found.append(AxisMeasure(axis, bounds, (first, last)))
     return found
 
@@ -184,15 +224,18 @@ def _smallest(predicate: Callable[[int], bool], n: int) -> int:
 
 
 class _Probe:
-    """Runs impulse samples and tells whether each changes the unit (against zero input)."""
+    """Runs impulse samples and tells, per unit, whether each changes it (against zero
+    input). Each distinct sample runs once; its answers are kept."""
 
-    def __init__(self, run: LayerRun, channels: int, image: tuple[int, ...], unit):
-        self.run, self.channels, self.image, self.unit = run, channels, image, tuple(unit)
+    def __init__(self, run: LayerRun, channels: int, image: tuple[int, ...], units: list):
+        self.run, self.channels, self.image = run, channels, image
+        self.units = [tuple(unit) for unit in units]
         # positive and uneven: a normalisation cannot remove an uneven change (a uniform
         # shift of a whole group it can: GroupNorm, a softmax over positions)
         self.values = np.random.default_rng(0).uniform(
             0.5, 1.5, (*image, channels)).astype(np.float32)
         self.base = self._outputs([self._sample(None)])[0]
+        self.known: dict[tuple, list[bool]] = {}
 
     def _sample(self, test) -> np.ndarray:
         x = np.zeros((*self.image, self.channels), np.float32)
@@ -207,16 +250,19 @@ class _Probe:
         x[tuple(index)] = self.values[tuple(index)]
         return x
 
-    def _outputs(self, samples: list[np.ndarray]) -> list[np.ndarray]:
+    def _outputs(self, samples: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """Per sample, the output at each unit (the whole output of a collapsed layer)."""
         found = []
         for start in range(0, len(samples), CHUNK):
             out = self.run(np.stack(samples[start:start + CHUNK]))
-            found += [sample[self.unit] if out.ndim > 2 else sample for sample in out]
+            found += [[sample[unit] if out.ndim > 2 else sample for unit in self.units]
+                      for sample in out]
         return found
 
-    def changes(self, tests) -> list[bool]:
-        outs = self._outputs([self._sample(t) for t in tests])
-        return [bool(np.any(np.abs(o - self.base) > 1e-5 * np.abs(self.base))) for o in outs]
-
-    def change(self, test) -> bool:
-        return self.changes([test])[0]
+    def changes(self, tests) -> list[list[bool]]:
+        """Per test, per unit: does the sample change the unit's output."""
+        new = list(dict.fromkeys(t for t in tests if t not in self.known))
+        for test, outs in zip(new, self._outputs([self._sample(t) for t in new])):
+            self.known[test] = [bool(np.any(np.abs(o - b) > 1e-5 * np.abs(b)))
+                                for o, b in zip(outs, self.base)]
+        return [self.known[t] for t in tests]

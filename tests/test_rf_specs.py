@@ -55,3 +55,35 @@ def test_analysis_equals_measurement(spec):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "the measurement agrees with the analysis" in proc.stdout
     assert proc.stdout.count(" ok ") >= 4  # rows and columns of several units were measured
+
+
+def test_units_of_one_layer_share_their_samples():
+    """measure_units runs each distinct impulse sample once for all units: a 3x3 box filter
+    read at four corner units and the centre, 5 regions whose rows and columns take 3 values
+    each, needs the zero input, the whole image and 4 tests per distinct span (25 samples,
+    not 5 x 10), and measures each unit's field as the window it is."""
+    import numpy as np
+    from fractions import Fraction
+
+    from convcalc.receptive import Region
+    from convcalc.rf_measure import measure_units
+
+    seen = []
+
+    def run(x):  # (N, H, W, C) -> a 3x3 valid box sum, (N, H-2, W-2, 1)
+        seen.append(len(x))
+        s = x.sum(-1)
+        out = sum(s[:, i:i + s.shape[1] - 2, j:j + s.shape[2] - 2] for i in range(3)
+                  for j in range(3))
+        return out[..., None]
+
+    def region(r, c):
+        return Region((r, c), (Fraction(r), Fraction(c)), (Fraction(r + 2), Fraction(c + 2)),
+                      (Fraction(r + 1), Fraction(c + 1)), (r, c), (r + 2, c + 2))
+
+    units = [(0, 0), (0, 6), (6, 0), (6, 6), (3, 3)]
+    found = measure_units(run, (2, 10, 10), [region(*u) for u in units])
+    assert sum(seen) == 1 + 1 + 4 * 3 * 2
+    for (r, c), axes in zip(units, found):
+        assert [a.measured for a in axes] == [(r, r + 2), (c, c + 2)]
+        assert all(a.status == "ok" for a in axes)

@@ -205,7 +205,7 @@ def _pair(axes, key: str) -> str:
 
 
 def _verify(report, name, field, regions):
-    from convcalc.rf_measure import executor_run, measure
+    from convcalc.rf_measure import executor_run, measure_units
 
     try:
         run = executor_run(report, name)
@@ -214,7 +214,7 @@ def _verify(report, name, field, regions):
     except Exception as err:  # noqa: BLE001 - a runner that refuses the spec: one line
         fail_usage(f"--verify: the executor cannot run {report.file}: {err}")
     try:
-        return [measure(run, report.input_shape, r, field.collapsed) for r in regions]
+        return measure_units(run, report.input_shape, list(regions), field.collapsed)
     except (NotImplementedError, MemoryError) as err:
         fail_usage(f"--verify: the executor cannot run {report.file}: "
                    f"{type(err).__name__}: {err}")

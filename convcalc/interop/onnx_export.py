@@ -914,6 +914,11 @@ def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPS
                           f"(any of {MIN_OPSET} to {newest})")
     graph = report.graph
     shapes = {layer.name: tuple(layer.output_shape) for layer in report.layers}
+    for name, shape in [("input", tuple(report.input_shape)), *shapes.items()]:
+        if any(size > INT64_MAX for size in shape):
+            raise ExportError(f"{name}: its output {'x'.join(map(str, shape))} has a size "
+                              "past ONNX's 64-bit integers (2^63 - 1)",
+                              "check the spec's sizes: a runtime could not hold this either")
     b = Builder(opset, dict(weights), shapes)
     for key, array in weights.items():  # every state_dict entry, num_batches_tracked too
         array = np.asarray(array)
@@ -954,6 +959,8 @@ def export_onnx(report, weights: dict[str, np.ndarray], opset: int = DEFAULT_OPS
         onnx.checker.check_model(model, full_check=True)
     return model
 
+
+INT64_MAX = 2**63 - 1  # ONNX's dimensions and integer attributes
 
 PROTOBUF_LIMIT = 2**31 - 1
 """Bytes of one serialized protobuf message: a model whose weights come near it keeps them in a
