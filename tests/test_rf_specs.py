@@ -62,7 +62,6 @@ def test_units_of_one_layer_share_their_samples():
     read at four corner units and the centre, 5 regions whose rows and columns take 3 values
     each, needs the zero input, the whole image and 4 tests per distinct span (25 samples,
     not 5 x 10), and measures each unit's field as the window it is."""
-    import numpy as np
     from fractions import Fraction
 
     from convcalc.receptive import Region
