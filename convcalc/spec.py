@@ -298,7 +298,13 @@ def parse_spec(text: str, file: str) -> Spec:
                               "list them under layers:, one `- ` per layer")
                          .at(file, *_at(data.value_pos["layers"]))])
     frozen = _parse_frozen(data.get("frozen"), data.value_pos.get("frozen"), file, found)
-    return Spec(file, data.get("name"), data["input"], data.value_pos["input"], layers, blocks,
+    for key in ("name", "description"):  # text: `name: true` or `name: 2` is YAML's bool, int
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            found.append(diag("invalid-spec", f"{key} must be text; got {value!r}",
+                              f'quote it: {key}: "{value}"').at(file, *_at(data.value_pos[key])))
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    return Spec(file, name, data["input"], data.value_pos["input"], layers, blocks,
                 data.get("expect"), data.value_pos.get("expect"), found, frozen,
                 data.value_pos.get("frozen"))
 
