@@ -651,12 +651,20 @@ def _adaptive(op: str, global_op: str):
     return emit
 
 
+MAX_WINDOWS = 4096  # Slice + Reduce pairs an adaptive pool may take in the exported model
+
+
 def _adaptive_windows(ctx: Ctx, reducer: str) -> str:
     """PyTorch's adaptive windows [floor(j*I/O), ceil((j+1)*I/O)) one axis at a time (mean
     and max over a box are separable): a Slice and a Reduce per window, concatenated."""
     x = ctx.inputs[0]
     axes = [(axis, i, o) for axis, (i, o) in enumerate(zip(ctx.in_shapes[0][1:], ctx.out_shape[1:]), 2)
             if i != o]
+    windows = sum(o for _, _, o in axes)
+    if windows > MAX_WINDOWS:
+        _refuse(ctx, f"{windows:,} uneven windows: ONNX has no adaptive pool, and one Slice "
+                     f"and Reduce per window past {MAX_WINDOWS:,} is no model a runtime loads",
+                "an output size dividing the input is one pooling node")
     for step, (axis, i, o) in enumerate(axes):
         parts = [_reduce(ctx, reducer, _slice_on(ctx, x, axis, j * i // o, -(-(j + 1) * i // o)), [axis], 1)
                  for j in range(o)]
@@ -749,8 +757,16 @@ def _upsample(ctx: Ctx) -> str:
     roi = ctx.b.const(ctx.name, [])
     if layer.scale_factor is not None:  # PyTorch maps coordinates by 1/scale_factor
         factors = list(layer.scale_factor) * (len(spatial) if len(layer.scale_factor) == 1 else 1)
-        scales = ctx.b.const(ctx.name, [1.0, 1.0, *map(float, factors)])
-        return ctx.out("Resize", [ctx.inputs[0], roi, scales], **attrs)
+        # ONNX's scales are float32 and its sizes floor(input x scale): at a size where that
+        # rounds elsewhere, the sizes input is exact when the factor is (out = in x factor)
+        rounded = [math.floor(i * float(np.float32(f))) for i, f in zip(spatial, factors)]
+        if rounded == list(out):
+            scales = ctx.b.const(ctx.name, [1.0, 1.0, *map(float, factors)])
+            return ctx.out("Resize", [ctx.inputs[0], roi, scales], **attrs)
+        if any(i * f != o for i, f, o in zip(spatial, factors, out)):
+            _refuse(ctx, f"scale_factor {factors} at input {list(spatial)}: ONNX's float32 "
+                         f"scales give {rounded}, not {list(out)}",
+                    "give the upsample a size: instead, or a scale exact in float32")
     # by size: (N, C) from the input's shape, the spatial sizes fixed
     head = ctx.inner("Slice", [ctx.inner("Shape", [ctx.inputs[0]]), ctx.b.ints(ctx.name, [0]),
                                ctx.b.ints(ctx.name, [2])])

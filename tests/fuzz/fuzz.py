@@ -669,8 +669,8 @@ def judge(case: Case, outcome: harness.Outcome, before, after, folder: Path) -> 
                         found.append("shape")
         except json.JSONDecodeError:
             found.append("json")
-    if case.api is not None and outcome.status == 0 and not outcome.out.startswith(("ok",
-                                                                                     "raised")):
+    if case.api is not None and outcome.status == 0 and not outcome.out.startswith(
+            ("ok", "raised", "skipped")):
         found.append("api")
     return sorted(set(found))
 

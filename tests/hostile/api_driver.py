@@ -2,7 +2,8 @@
 `python tests/hostile/api_driver.py "convcalc.check(123)"`, in the corpus folder (or
 `@FILE`, a file holding the expression, for one longer than a command line takes).
 
-Prints one line, `ok <True|False|->` (the result's .ok, when it has one) or
+Prints one line, `ok <True|False|->` (the result's .ok, when it has one), `skipped: ...`
+(an expression Python cannot compile: a fuzzer's nesting past the parser's limit) or
 `raised <Type>: <message>` for the exceptions docs/api.md documents (OSError, ValueError,
 TypeError of a wrong argument, RunError, WeightsError, ImportFailure, and AssertionError from
 convcalc.testing), and exits 0. Any other exception, or a TypeError raised from inside
@@ -36,9 +37,14 @@ def main(expression: str) -> int:
 
     import convcalc
     import convcalc.testing
+    try:  # the fuzzer's mutations can nest a literal past what Python's parser takes
+        code = compile(expression, "<api case>", "eval")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
+        print(f"skipped: the expression does not compile ({type(err).__name__})")
+        return 0
     warnings.simplefilter("error")  # a raw warning is a finding too
     try:
-        result = eval(expression, {"convcalc": convcalc, "np": np, "nan": float("nan"),  # noqa: S307
+        result = eval(code, {"convcalc": convcalc, "np": np, "nan": float("nan"),  # noqa: S307
                                    "inf": float("inf")})
     except Exception as err:  # noqa: BLE001 - judged below
         name = documented(err)
