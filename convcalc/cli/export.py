@@ -21,7 +21,8 @@ def export(
                            help="onnx: a model for onnxruntime, TensorRT, Netron; pytorch: one "
                                 "Python file defining class Net"),
     out: Path = typer.Option(..., "--out", "-o", metavar="OUT", show_default=False,
-                             help="the file to write (replaced whole, never half-written)"),
+                             help="the file to write (replaced whole, never half-written; "
+                                  "onnx past 2 GiB of weights: OUT.data beside it)"),
     weights: Optional[Path] = typer.Option(None, "--weights", metavar="W.npz",
                                            help="onnx: the weights (run --save-weights writes "
                                                 "them); default: the seeded initialisation"),
