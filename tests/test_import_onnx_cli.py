@@ -175,6 +175,21 @@ def test_external_data_beside_the_model_loads(tmp_path):
     assert import_onnx(path).weights["conv1.weight"].shape == (4, 3, 3, 3)
 
 
+def test_external_data_of_another_size_is_refused(tmp_path):
+    """Found by the fuzzer: external data with no length is the rest of its file; a file
+    larger than the tensor was read whole and failed in a reshape (exit 3)."""
+    (tmp_path / "w.bin").write_bytes(b"\0" * 8192)
+
+    def mutate(model, path):
+        tensor = model.graph.initializer[0]
+        tensor.ClearField("raw_data")
+        tensor.ClearField("float_data")
+        tensor.data_location = TensorProto.EXTERNAL
+        entry = tensor.external_data.add()
+        entry.key, entry.value = "location", "w.bin"
+    expect_one_line(hostile(tmp_path, mutate), "gives it 8192 bytes from offset 0")
+
+
 def test_names_from_pytorch_scopes(tmp_path):
     """PyTorch's exporter names nodes by module scope: /layer1/layer1.0/conv1/Conv is the
     layer layer1.0.conv1 (its weights keep the state_dict names)."""

@@ -152,10 +152,12 @@ def _check_external(tensor, folder: Path, count: int, source: str) -> None:
                             f"length {info.get('length')!r} are not whole numbers",
                             "the file is damaged; export it again") from None
     need = count * ITEM_BYTES.get(tensor.data_type, 1)
-    if offset < 0 or length is not None and length != need \
-            or offset + need > target.stat().st_size:
-        raise ImportFailure(source, f"{what}: {location} holds fewer "
-                            f"bytes than its {list(tensor.dims)} elements need",
+    size = target.stat().st_size
+    given = size - offset if length is None else length  # no length: the rest of the file
+    if offset < 0 or offset + min(given, need) > size or given != need:
+        held = max(0, min(given, size - offset))
+        raise ImportFailure(source, f"{what}: {location} gives it {held} bytes from offset "
+                            f"{offset}, where its {list(tensor.dims)} elements take {need}",
                             "the external data does not belong to this model")
 
 
