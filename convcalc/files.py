@@ -18,13 +18,18 @@ def write_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
+        usual_permissions(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def usual_permissions(path) -> None:
+    """The permissions a new file gets (0666 less the umask): mkstemp's are 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def refuse_target(path: Path, option: str, reads: tuple = ()) -> str | None:

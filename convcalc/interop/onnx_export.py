@@ -1004,9 +1004,10 @@ def _initializer(key: str, array: np.ndarray, data, location: str | None):
     offset = data.tell()
     data.write(memoryview(little).cast("B"))
     tensor.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", offset), ("length", little.nbytes)):
+    for field_name, value in (("location", location), ("offset", offset),
+                              ("length", little.nbytes)):
         entry = tensor.external_data.add()
-        entry.key, entry.value = key, str(value)
+        entry.key, entry.value = field_name, str(value)
     return tensor
 
 
@@ -1028,7 +1029,7 @@ def save_model(report, weights: dict[str, np.ndarray], path, opset: int = DEFAUL
 
     import onnx
 
-    from convcalc.files import write_whole
+    from convcalc.files import usual_permissions, write_whole
 
     path = Path(path)
     if not too_large(weights):
@@ -1044,16 +1045,13 @@ def save_model(report, weights: dict[str, np.ndarray], path, opset: int = DEFAUL
         staged = folder / path.name
         staged.write_bytes(model.SerializeToString())
         onnx.checker.check_model(str(staged), full_check=True)
-        umask = os.umask(0)
-        os.umask(umask)
         for file in (data.name, path.name):
-            os.chmod(folder / file, 0o666 & ~umask)
+            usual_permissions(folder / file)
         os.replace(folder / data.name, data)  # the weights first: the model names them
         os.replace(staged, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return model, [path, data]
-
 
 
 def _shape_of(shapes: dict, name: str) -> tuple[int, ...]:
